@@ -1,0 +1,239 @@
+"""Pure builders for every Kubernetes and Istio body the program emits (no Pulumi import).
+
+The components pass these dicts to typed Pulumi resources (snake_case args built from
+them) or to ``CustomResource`` (camelCase, sent verbatim).  Keeping them here lets the
+tests, the schema checks and the data-plane tier read exactly what the cluster would get.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+#: Istio's httpbin sample (samples/httpbin/httpbin.yaml): go-httpbin listening on 8080.
+HTTPBIN_IMAGE: Final = "docker.io/mccutchen/go-httpbin:v2.15.0"
+HTTPBIN_PORT: Final = 8000
+HTTPBIN_TARGET_PORT: Final = 8080
+
+ALB_CERTS_SECRET: Final = "alb-certs"
+GATEWAY_NAME: Final = "httpbin-gateway"
+VIRTUAL_SERVICE_NAME: Final = "httpbin"
+INGRESS_NAME: Final = "httpbin-alb"
+GATEWAY_HTTPS_PORT: Final = 443
+#: Let's Encrypt's default chain is leaf <- YR1 <- Root YR (cross-signed) <- ISRG Root X1:
+#: a verifier anchored at X1 needs depth >= 2; one spare level for chain changes.
+PROXY_SSL_VERIFY_DEPTH: Final = 3
+
+NGINX: Final = "nginx.ingress.kubernetes.io/"
+BLUEMIX: Final = "ingress.bluemix.net/"
+
+
+def alb_host(alb_domain: str) -> str:
+    """The ALB host the recipe used: ``httpbin.<ALB subdomain>``."""
+    return f"httpbin.{alb_domain}"
+
+
+def alb_client_dns_name(alb_domain: str) -> str:
+    """DNS SAN of the ALB's client certificate (private-ca), pinned by the gateway."""
+    return f"alb.{alb_domain}"
+
+
+def cacert_secret_name(gateway_secret: str) -> str:
+    """Istio reads a MUTUAL server's CA from ``<credentialName>-cacert``."""
+    return f"{gateway_secret}-cacert"
+
+
+def labels(app: str) -> dict[str, str]:
+    """Labels on everything we create, so ``kubectl get -l`` finds it."""
+    return {"app": app, "app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": "iks-alb-istio-mtls"}
+
+
+def alb_certs_data(flavor: str, client_cert_pem: str, client_key_pem: str, trusted_ca_pem: str) -> dict[str, str]:
+    """Keys of ``alb-certs`` as each ALB flavour reads them.
+
+    ingress-nginx's ``proxy-ssl-secret`` reads ``tls.crt``/``tls.key``/``ca.crt`` and only
+    sends the client certificate when ``ca.crt`` is present; IBM's legacy ALB read
+    ``client.crt``/``client.key``/``trusted.crt`` for ``ssl-services``.
+    """
+    if flavor == "ibm-legacy":
+        return {"client.crt": client_cert_pem, "client.key": client_key_pem, "trusted.crt": trusted_ca_pem}
+    return {"tls.crt": client_cert_pem, "tls.key": client_key_pem, "ca.crt": trusted_ca_pem}
+
+
+def istio_uri_matches(routes: Sequence[str]) -> list[dict[str, Any]]:
+    """Istio matches that serve exactly what a Kubernetes ``Prefix`` path serves.
+
+    Kubernetes ``Prefix: /status`` matches ``/status`` and ``/status/...`` (whole segments);
+    Istio ``prefix: /status`` would also match ``/statusX``.  So each route becomes an
+    ``exact`` match plus a ``prefix`` on ``route + "/"``; ``/`` stays one prefix.
+    """
+    matches: list[dict[str, Any]] = []
+    for route in routes:
+        if route == "/":
+            matches.append({"uri": {"prefix": "/"}})
+        else:
+            matches.append({"uri": {"exact": route}})
+            matches.append({"uri": {"prefix": f"{route}/"}})
+    return matches
+
+
+def gateway_spec(
+    *,
+    selector: Mapping[str, str],
+    hosts: Sequence[str],
+    credential_name: str,
+    client_sans: Sequence[str],
+) -> dict[str, Any]:
+    """Gateway: one HTTPS server on 443 that demands a client certificate (MUTUAL).
+
+    ``subjectAltNames`` restricts which client certificates are accepted, so only the
+    ALB's own client certificate gets through, not anything else the CA signed.
+    """
+    return {
+        "selector": dict(selector),
+        "servers": [
+            {
+                "port": {"number": GATEWAY_HTTPS_PORT, "name": "https-alb-mtls", "protocol": "HTTPS"},
+                "hosts": list(hosts),
+                "tls": {
+                    "mode": "MUTUAL",
+                    "credentialName": credential_name,
+                    "minProtocolVersion": "TLSV1_2",
+                    "subjectAltNames": list(client_sans),
+                },
+            }
+        ],
+    }
+
+
+def virtual_service_spec(
+    *, hosts: Sequence[str], gateway_ref: str, routes: Sequence[str], app_namespace: str
+) -> dict[str, Any]:
+    """VirtualService: the gateway's hosts, each route to httpbin on port 8000."""
+    return {
+        "hosts": list(hosts),
+        "gateways": [gateway_ref],
+        "http": [
+            {
+                "name": "httpbin",
+                "match": istio_uri_matches(routes),
+                "route": [
+                    {
+                        "destination": {
+                            "host": f"httpbin.{app_namespace}.svc.cluster.local",
+                            "port": {"number": HTTPBIN_PORT},
+                        }
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def ingress_annotations(
+    *, flavor: str, gateway_namespace: str, gateway_service: str, gateway_domain: str
+) -> dict[str, str]:
+    """ALB annotations that re-encrypt to the gateway with the client certificate.
+
+    ingress-nginx: ``proxy-ssl-verify`` must be exactly ``"on"`` (anything else is off),
+    ``proxy-ssl-name`` replaces the default name ``upstream_balancer``, ``proxy-ssl-server-name``
+    sends SNI (the gateway matches hosts on SNI), depth >= 2 for Let's Encrypt chains.
+    ``pulumi.com/skipAwait`` keeps ``pulumi up`` from waiting for a load-balancer status
+    that IKS ALBs do not always publish.
+    """
+    common = {"pulumi.com/skipAwait": "true"}
+    if flavor == "ibm-legacy":
+        return {
+            **common,
+            f"{BLUEMIX}ssl-services": (
+                f"ssl-service={gateway_service} ssl-secret={ALB_CERTS_SECRET} "
+                f"proxy-ssl-verify-depth={PROXY_SSL_VERIFY_DEPTH} proxy-ssl-name={gateway_domain}"
+            ),
+        }
+    return {
+        **common,
+        f"{NGINX}backend-protocol": "HTTPS",
+        f"{NGINX}proxy-ssl-secret": f"{gateway_namespace}/{ALB_CERTS_SECRET}",
+        f"{NGINX}proxy-ssl-verify": "on",
+        f"{NGINX}proxy-ssl-verify-depth": str(PROXY_SSL_VERIFY_DEPTH),
+        f"{NGINX}proxy-ssl-name": gateway_domain,
+        f"{NGINX}proxy-ssl-server-name": "on",
+        f"{NGINX}proxy-ssl-protocols": "TLSv1.2 TLSv1.3",
+    }
+
+
+def ingress_spec(
+    *,
+    ingress_class_name: str,
+    host: str,
+    routes: Sequence[str],
+    gateway_service: str,
+    tls_secret_name: str | None,
+) -> dict[str, Any]:
+    """Ingress: TLS for the ALB host, one ``Prefix`` path per route to the gateway on 443.
+
+    With ``tls_secret_name`` unset the ALB serves its ``defaultCertificate``.
+    """
+    tls: dict[str, Any] = {"hosts": [host]}
+    if tls_secret_name:
+        tls["secretName"] = tls_secret_name
+    return {
+        "ingressClassName": ingress_class_name,
+        "tls": [tls],
+        "rules": [
+            {
+                "host": host,
+                "http": {
+                    "paths": [
+                        {
+                            "path": route,
+                            "pathType": "Prefix",
+                            "backend": {"service": {"name": gateway_service, "port": {"number": GATEWAY_HTTPS_PORT}}},
+                        }
+                        for route in routes
+                    ]
+                },
+            }
+        ],
+    }
+
+
+def urls(hosts: Sequence[str], routes: Sequence[str]) -> list[str]:
+    """One ``https://`` URL per host and route (the stack output ``urls``)."""
+    return [f"https://{host}{'' if route == '/' else route}" for host in hosts for route in routes]
+
+
+def httpbin_manifests(namespace: str) -> dict[str, dict[str, Any]]:
+    """Istio's httpbin sample (ServiceAccount, Service on 8000, Deployment) as camelCase bodies."""
+    app_labels = {"app": "httpbin"}
+    return {
+        "serviceAccount": {"metadata": {"name": "httpbin", "namespace": namespace}},
+        "service": {
+            "metadata": {"name": "httpbin", "namespace": namespace, "labels": {**app_labels, "service": "httpbin"}},
+            "spec": {
+                "selector": app_labels,
+                "ports": [{"name": "http", "port": HTTPBIN_PORT, "targetPort": HTTPBIN_TARGET_PORT}],
+            },
+        },
+        "deployment": {
+            "metadata": {"name": "httpbin", "namespace": namespace, "labels": app_labels},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {**app_labels, "version": "v1"}},
+                "template": {
+                    "metadata": {"labels": {**app_labels, "version": "v1"}},
+                    "spec": {
+                        "serviceAccountName": "httpbin",
+                        "containers": [
+                            {
+                                "name": "httpbin",
+                                "image": HTTPBIN_IMAGE,
+                                "imagePullPolicy": "IfNotPresent",
+                                "ports": [{"containerPort": HTTPBIN_TARGET_PORT}],
+                            }
+                        ],
+                    },
+                },
+            },
+        },
+    }
