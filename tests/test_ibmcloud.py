@@ -1,0 +1,1003 @@
+"""components.ibmcloud against a fake ``ibmcloud`` CLI (tests/fake_ibmcloud/ibmcloud).
+
+The module runs as a real subprocess, the way pulumi-command runs it, and every test asserts
+exact outcomes: exit code, the one stdout JSON line, the stderr message, and the fake's call
+log (what was asked of IBM Cloud, how often).  Poll intervals and timeouts are tiny.
+"""
+
+from __future__ import annotations
+
+import ast
+import glob
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FAKE = ROOT / "tests" / "fake_ibmcloud" / "ibmcloud"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from components import ibmcloud
+
+HASH = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
+NS = "istio-system"
+CASES = {
+    "classic": ("mycluster", "169.61.10.5"),
+    "vpc": ("myvpc", "1234abcd-us-south.lb.appdomain.cloud"),
+}
+FAST = ["--poll-initial", "0.05", "--poll-max", "0.2", "--call-timeout", "5", "--attempts", "3"]
+
+
+def subdomain(cluster: str, counter: int = 1) -> str:
+    return f"{cluster}-{HASH}-{counter:04d}.us-south.containers.appdomain.cloud"
+
+
+def result_line(cluster: str, counter: int = 1, namespace: str = NS) -> str:
+    host = subdomain(cluster, counter)
+    return json.dumps({"hostname": host, "secretName": host.split(".")[0], "secretNamespace": namespace}) + "\n"
+
+
+def nlb_args(action: str, kind: str, *extra: str, addresses: list[str] | None = None, timeout: str = "5") -> list[str]:
+    cluster, address = CASES[kind]
+    args = [action, "--cluster", cluster, "--type", kind]
+    for a in addresses or [address]:
+        args += ["--address", a]
+    return [*args, "--secret-namespace", NS, "--timeout", timeout, *FAST, *extra]
+
+
+@dataclass
+class Run:
+    rc: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    def error(self) -> str:
+        """The one ``error:`` line."""
+        lines = [line for line in self.stderr.splitlines() if line.startswith("error: ")]
+        assert len(lines) == 1, self.stderr
+        return lines[0]
+
+
+class FakeCloud:
+    """The fake CLI's state file plus a way to run the module against it."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.state_path = tmp_path / "state.json"
+        self.bin = tmp_path / "bin"
+        self.bin.mkdir()
+        # `#!/usr/bin/env python3` (the fake) and `python3 -m ...` (the stored shell line) resolve
+        # here: this interpreter without site-packages, which is fast and proves stdlib-only.
+        wrapper = self.bin / "python3"
+        wrapper.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -S "$@"\n')
+        wrapper.chmod(0o755)
+        self.path = os.pathsep.join([str(self.bin), str(FAKE.parent), os.environ.get("PATH", "")])
+        self.write(
+            {
+                "clusters": {
+                    "mycluster": {"type": "classic", "id": "c1"},
+                    "myvpc": {"type": "vpc", "id": "v1"},
+                },
+                "status_sequence": [[0, "created"]],
+            }
+        )
+
+    def state(self) -> dict[str, Any]:
+        return json.loads(self.state_path.read_text())  # type: ignore[no-any-return]
+
+    def write(self, state: dict[str, Any]) -> None:
+        self.state_path.write_text(json.dumps(state))
+
+    def set(self, **changes: Any) -> None:
+        state = self.state()
+        state.update(changes)
+        self.write(state)
+
+    def register(self, kind: str, *, counter: int = 7, ips: list[str] | None = None, status: str = "created",
+                 namespace: str = NS, created_ago: float = 100.0) -> str:
+        """A registration that exists before the test's run (someone else's, or an earlier run's)."""
+        cluster, address = CASES[kind]
+        host = subdomain(cluster, counter)
+        state = self.state()
+        state.setdefault("registrations", []).append(
+            {
+                "subdomain": host,
+                "cluster": cluster,
+                "type": kind,
+                "ips": (ips if ips is not None else [address]) if kind == "classic" else [],
+                "lb_host": address if kind == "vpc" else "",
+                "secret_name": host.split(".")[0],
+                "secret_namespace": namespace,
+                "secret_removed": False,
+                "created_at": time.time() - created_ago,
+                "status_sequence": [[0, status]],
+            }
+        )
+        state["next_counter"] = counter + 1
+        self.write(state)
+        return host
+
+    def calls(self, *words: str) -> list[list[str]]:
+        """argv of every call so far whose argv starts with ``words``."""
+        return [c["argv"] for c in self.state().get("calls", []) if c["argv"][: len(words)] == list(words)]
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in ("PULUMI_COMMAND_STDOUT", "IBMCLOUD_BIN")}
+        env.update(PATH=self.path, FAKE_IBMCLOUD_STATE=str(self.state_path))
+        env.update(extra)
+        return env
+
+    def run(self, *args: str, env: dict[str, str] | None = None, python: str = sys.executable,
+            flags: tuple[str, ...] = ()) -> Run:
+        start = time.monotonic()
+        proc = subprocess.run(
+            [python, *flags, "-m", "components.ibmcloud", *args],
+            cwd=ROOT,
+            env=env if env is not None else self.env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        run = Run(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
+        assert "Traceback" not in run.stderr, run.stderr
+        return run
+
+
+@pytest.fixture
+def fake(tmp_path: Path) -> FakeCloud:
+    return FakeCloud(tmp_path)
+
+
+def assert_gone(pid: int) -> None:
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure helpers, imported directly.
+
+
+def test_parse_classic_rows() -> None:
+    rows = [
+        {
+            "clusterID": "c1",
+            "nlbHost": "MyCluster-x-0001.us-south.containers.appdomain.cloud",
+            "nlbIPArray": ["169.61.10.5", "169.61.20.5"],
+            "nlbSslSecretName": "mycluster-x-0001",
+            "nlbSslSecretStatus": "Created",
+            "secretNamespace": "istio-system",
+        },
+        {"nlbHost": "", "nlbIPArray": ["1.1.1.1"]},  # no subdomain: skipped
+        "junk",
+    ]
+    assert ibmcloud.parse_nlb_rows(rows) == [
+        ibmcloud.NlbRecord(
+            subdomain="mycluster-x-0001.us-south.containers.appdomain.cloud",
+            addresses=("169.61.10.5", "169.61.20.5"),
+            secret_name="mycluster-x-0001",
+            secret_status="created",
+            secret_namespace="istio-system",
+        )
+    ]
+
+
+def test_parse_vpc_rows() -> None:
+    rows = [
+        {
+            "Nlb": {
+                "cluster": "v1",
+                "dnsType": "public",
+                "lbHostname": "1234abcd-us-south.lb.appdomain.cloud",
+                "nlbIPArray": None,
+                "nlbSubdomain": "myvpc-x-0002.us-south.containers.appdomain.cloud",
+                "secretNamespace": "istio-system",
+                "type": "public",
+            },
+            "secretName": "myvpc-x-0002",
+            "secretStatus": "creating",
+        }
+    ]
+    (record,) = ibmcloud.parse_nlb_rows(rows)
+    assert record.subdomain == "myvpc-x-0002.us-south.containers.appdomain.cloud"
+    assert record.addresses == ("1234abcd-us-south.lb.appdomain.cloud",)
+    assert record.lb_hostname == "1234abcd-us-south.lb.appdomain.cloud"
+    assert (record.secret_name, record.secret_status, record.secret_namespace) == ("myvpc-x-0002", "creating", NS)
+
+
+def test_parse_rows_null_and_garbage() -> None:
+    assert ibmcloud.parse_nlb_rows(None) == []
+    assert ibmcloud.parse_nlb_rows([]) == []
+    with pytest.raises(ibmcloud.IbmCloudError, match="expected a list"):
+        ibmcloud.parse_nlb_rows({"error": "x"})
+
+
+def test_backoff_schedule_doubles_and_caps() -> None:
+    assert list(islice(ibmcloud.backoff(0.5, 4), 7)) == [0.5, 1, 2, 4, 4, 4, 4]
+    assert list(islice(ibmcloud.backoff(5, 60), 6)) == [5, 10, 20, 40, 60, 60]
+    with pytest.raises(ValueError, match="bad backoff"):
+        next(ibmcloud.backoff(0, 1))
+    with pytest.raises(ValueError, match="bad backoff"):
+        next(ibmcloud.backoff(2, 1))
+
+
+@pytest.mark.parametrize(
+    ("kind", "addresses"),
+    [("classic", ["169.61.10.5"]), ("classic", ["169.61.10.5", "169.61.20.5"]), ("vpc", ["1234abcd-us-south.lb.appdomain.cloud"])],
+)
+@pytest.mark.parametrize("action", ibmcloud.ACTIONS)
+def test_command_line_round_trips_through_the_parser(action: str, kind: str, addresses: list[str]) -> None:
+    line = ibmcloud.command_line(
+        action, cluster="my cluster's; $(rm -rf /)", cluster_type=kind, addresses=addresses,
+        secret_namespace=NS, timeout_seconds=1800,
+    )
+    argv = shlex.split(line)
+    assert argv[:4] == ["python3", "-m", "components.ibmcloud", action]
+    assert not any(os.path.isabs(word) for word in argv)
+    args = ibmcloud.build_parser().parse_args(argv[3:])
+    assert (args.action, args.cluster, args.cluster_type, args.addresses, args.secret_namespace, args.timeout) == (
+        action, "my cluster's; $(rm -rf /)", kind, addresses, NS, 1800.0,
+    )
+
+
+def test_command_line_exact_text() -> None:
+    line = ibmcloud.command_line(
+        "create", cluster="mycluster", cluster_type="classic", addresses=["1.2.3.4"],
+        secret_namespace="istio-system", timeout_seconds=1800,
+    )
+    assert line == (
+        "python3 -m components.ibmcloud create --cluster mycluster --type classic --address 1.2.3.4 "
+        "--secret-namespace istio-system --timeout 1800"
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"action": "destroy"}, "action must be"),
+        ({"cluster_type": "iks"}, "cluster_type must be"),
+        ({"addresses": []}, "non-empty"),
+        ({"addresses": "1.2.3.4"}, "non-empty"),
+        ({"cluster_type": "vpc", "addresses": ["a.example", "b.example"]}, "exactly one"),
+        ({"timeout_seconds": 0}, "positive"),
+    ],
+)
+def test_command_line_rejects_bad_input(kwargs: dict[str, Any], message: str) -> None:
+    base: dict[str, Any] = {
+        "action": "create", "cluster": "c", "cluster_type": "classic", "addresses": ["1.2.3.4"],
+        "secret_namespace": NS, "timeout_seconds": 10,
+    }
+    base.update(kwargs)
+    action = base.pop("action")
+    with pytest.raises(ValueError, match=message):
+        ibmcloud.command_line(action, **base)
+
+
+def test_parse_result() -> None:
+    line = result_line("mycluster")
+    assert ibmcloud.parse_result(line) == ibmcloud.NlbResult(subdomain("mycluster"), f"mycluster-{HASH}-0001", NS)
+    assert ibmcloud.parse_result("noise\n" + line + "\n\n").hostname == subdomain("mycluster")
+    assert ibmcloud.NlbResult(subdomain("mycluster"), f"mycluster-{HASH}-0001", NS).to_json() + "\n" == line
+    for bad in ["", "not json", "[]", '{"hostname": "h", "secretName": ""}', '{"hostname": 1}']:
+        with pytest.raises(ValueError):  # any ValueError: the wording varies per case
+            ibmcloud.parse_result(bad)
+
+
+@pytest.mark.parametrize(
+    ("message", "kind"),
+    [
+        ("Not logged in. Use 'ibmcloud login' to log in.", "not-logged-in"),
+        ("Session expired. Use 'ibmcloud login' to log in again.", "not-logged-in"),
+        ("'ks' is not a registered command. See 'ibmcloud help'.", "plugin-missing"),
+        ("The specified cluster could not be found. If applicable, ... (G0004)", "cluster-not-found"),
+        ("The specified cluster could not be found. (A0006)", "cluster-not-found"),
+        ("500 Internal Server Error", "transient"),
+        ("Request failed with status code: 503, Service Unavailable", "transient"),
+        ("Get https://containers.cloud.ibm.com/...: net/http: TLS handshake timeout", "transient"),
+        ("This action requires the Editor role for the cluster in IBM Cloud Kubernetes Service. (A0008)", "error"),
+        ("The IP address 1.2.3.4 is not registered with NLB subdomain x.", "error"),
+    ],
+)
+def test_classify(message: str, kind: str) -> None:
+    assert ibmcloud.classify(message) == kind
+
+
+def test_is_gone_only_for_the_thing_itself() -> None:
+    assert ibmcloud.is_gone("The IP address 1.2.3.4 is not registered with NLB subdomain x.")
+    assert ibmcloud.is_gone("The secret for NLB subdomain x was not found in cluster c.")
+    assert not ibmcloud.is_gone("The specified cluster could not be found. (G0004)")
+    assert not ibmcloud.is_gone("This action requires the Editor role (A0008)")
+
+
+def test_cli_message_drops_noise() -> None:
+    stderr = "FAILED\nThe specified cluster could not be found. (G0004)\n\nIncident ID: 1234\n"
+    assert ibmcloud.cli_message("", stderr) == "The specified cluster could not be found. (G0004)"
+    assert ibmcloud.cli_message("OK\n", "") == "(no output)"
+    assert ibmcloud.cli_message("FAILED\n\x1b[31mboom\x1b[0m\n", "") == "boom"
+
+
+def test_parse_created_subdomain() -> None:
+    host = subdomain("mycluster")
+    assert ibmcloud.parse_created_subdomain(f"OK\nNLB hostname was created as {host}\n") == host
+    assert ibmcloud.parse_created_subdomain(f"OK\nNLB hostname created: {host}") == host
+    vpc = CASES["vpc"][1]
+    text = f"Creating subdomain for {vpc}...\nOK\nNLB hostname was created as {subdomain('myvpc')}\n"
+    assert ibmcloud.parse_created_subdomain(text, exclude=[vpc]) == subdomain("myvpc")
+    assert ibmcloud.parse_created_subdomain("OK\n") is None
+    assert ibmcloud.parse_created_subdomain("registered 169.61.10.5\nOK") is None
+
+
+def test_parse_cluster_ingress_both_shapes() -> None:
+    new = {"ingress": {"hostname": "c.us-south.containers.appdomain.cloud", "secretName": "c-0000"}}
+    old = {"ingressHostname": "c.us-south.containers.appdomain.cloud", "ingressSecretName": "c-0000"}
+    expected = ibmcloud.AlbInfo("c.us-south.containers.appdomain.cloud", "c-0000")
+    assert ibmcloud.parse_cluster_ingress(new, "c") == expected
+    assert ibmcloud.parse_cluster_ingress(old, "c") == expected
+    both = {"ingress": {"hostname": "", "secretName": ""}, **old}
+    assert ibmcloud.parse_cluster_ingress(both, "c") == expected
+    with pytest.raises(ibmcloud.IbmCloudError, match=r"no Ingress subdomain and Ingress secret.*IBM says: pending"):
+        ibmcloud.parse_cluster_ingress({"ingress": {"status": "pending"}}, "c")
+    with pytest.raises(ibmcloud.IbmCloudError, match="no Ingress secret"):
+        ibmcloud.parse_cluster_ingress({"ingressHostname": "c.example"}, "c")
+
+
+def test_module_imports_only_the_standard_library() -> None:
+    tree = ast.parse((ROOT / "components" / "ibmcloud.py").read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, "no relative imports: it runs as python3 -m components.ibmcloud"
+            names.add((node.module or "").split(".")[0])
+    assert names <= set(sys.stdlib_module_names) | {"__future__"}, names - set(sys.stdlib_module_names)
+
+
+def test_fake_is_executable() -> None:
+    assert os.access(FAKE, os.X_OK)
+    assert FAKE.read_text().startswith("#!/usr/bin/env python3\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# create: register, wait, print one line.
+
+
+@pytest.mark.parametrize("kind", ["classic", "vpc"])
+def test_create_happy_path(fake: FakeCloud, kind: str) -> None:
+    cluster, address = CASES[kind]
+    fake.set(status_sequence=[[0, "creating"], [0.15, "created"]])
+    run = fake.run(*nlb_args("create", kind))
+    assert run.rc == 0, run.stderr
+    assert run.stdout == result_line(cluster)
+    flag = ["--ip", address] if kind == "classic" else ["--lb-host", address]
+    flavour = "classic" if kind == "classic" else "vpc-gen2"
+    assert fake.calls("ks", "nlb-dns", "create") == [
+        ["ks", "nlb-dns", "create", flavour, "--cluster", cluster, *flag, "--secret-namespace", NS]
+    ]
+    assert f"registered {address} as {subdomain(cluster)}" in run.stderr
+    assert f"waiting for the certificate of {subdomain(cluster)}: status 'creating'" in run.stderr
+    assert f"certificate for {subdomain(cluster)} is ready (status 'created'" in run.stderr
+    (reg,) = fake.state()["registrations"]
+    assert reg["secret_namespace"] == NS
+
+
+def test_create_classic_multizone_registers_every_ip_once(fake: FakeCloud) -> None:
+    ips = ["169.61.10.5", "169.61.20.5", "169.61.30.5"]
+    run = fake.run(*nlb_args("create", "classic", addresses=ips))
+    assert run.rc == 0, run.stderr
+    assert run.stdout == result_line("mycluster")
+    assert fake.calls("ks", "nlb-dns", "create") == [
+        ["ks", "nlb-dns", "create", "classic", "--cluster", "mycluster",
+         "--ip", ips[0], "--ip", ips[1], "--ip", ips[2], "--secret-namespace", NS]
+    ]
+    assert fake.state()["registrations"][0]["ips"] == ips
+
+
+def test_create_through_the_shell_line_pulumi_command_stores(fake: FakeCloud) -> None:
+    line = ibmcloud.command_line(
+        "create", cluster="mycluster", cluster_type="classic", addresses=["169.61.10.5"],
+        secret_namespace=NS, timeout_seconds=30,
+    )
+    proc = subprocess.run(["/bin/sh", "-c", line], cwd=ROOT, env=fake.env(), capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == result_line("mycluster")
+
+
+def test_create_runs_without_site_packages(fake: FakeCloud) -> None:
+    run = fake.run(*nlb_args("create", "classic"), flags=("-S", "-E"))
+    assert run.rc == 0, run.stderr
+    assert run.stdout == result_line("mycluster")
+
+
+def _python39() -> str | None:
+    """A working Python 3.9 (the oldest the module supports), if this machine has one."""
+    pyenv = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    candidates = sorted(glob.glob(os.path.join(pyenv, "versions", "3.9*", "bin", "python3.9")))
+    candidates += [p for p in [shutil.which("python3.9")] if p]
+    for candidate in candidates:
+        try:
+            proc = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 9))"],
+                                  capture_output=True, text=True, timeout=10, check=False)
+        except OSError:
+            continue
+        if proc.stdout.strip() == "True":
+            return candidate
+    return None
+
+
+PYTHON39 = _python39()
+
+
+@pytest.mark.skipif(PYTHON39 is None, reason="no Python 3.9 on this machine")
+@pytest.mark.parametrize("kind", ["classic", "vpc"])
+def test_create_and_delete_on_python39(fake: FakeCloud, kind: str) -> None:
+    python = PYTHON39
+    assert python is not None
+    run = fake.run(*nlb_args("create", kind), python=python)
+    assert run.rc == 0, run.stderr
+    assert run.stdout == result_line(CASES[kind][0])
+    gone = fake.run(*nlb_args("delete", kind), python=python, env=fake.env(PULUMI_COMMAND_STDOUT=run.stdout))
+    assert gone.rc == 0, gone.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# Adoption: never a second registration for the same load balancer.
+
+
+@pytest.mark.parametrize("kind", ["classic", "vpc"])
+def test_adopts_an_existing_registration(fake: FakeCloud, kind: str) -> None:
+    cluster, address = CASES[kind]
+    host = fake.register(kind, counter=7)
+    run = fake.run(*nlb_args("create", kind))
+    assert run.rc == 0, run.stderr
+    assert run.stdout == result_line(cluster, counter=7)
+    assert fake.calls("ks", "nlb-dns", "create") == []
+    assert f"adopting existing registration: {address} already registered to {host}" in run.stderr
+    assert len(fake.state()["registrations"]) == 1
+
+
+def test_adopts_and_adds_the_missing_zone_ip(fake: FakeCloud) -> None:
+    host = fake.register("classic", counter=3, ips=["169.61.10.5"])
+    run = fake.run(*nlb_args("create", "classic", addresses=["169.61.10.5", "169.61.20.5"]))
+    assert run.rc == 0, run.stderr
+    assert run.stdout == result_line("mycluster", counter=3)
+    assert fake.calls("ks", "nlb-dns", "create") == []
+    assert fake.calls("ks", "nlb-dns", "add") == [
+        ["ks", "nlb-dns", "add", "--cluster", "mycluster", "--ip", "169.61.20.5", "--nlb-host", host]
+    ]
+    assert fake.state()["registrations"][0]["ips"] == ["169.61.10.5", "169.61.20.5"]
+
+
+@pytest.mark.parametrize("kind", ["classic", "vpc"])
+def test_retried_create_after_a_failed_wait_adopts_its_own_registration(fake: FakeCloud, kind: str) -> None:
+    cluster, _ = CASES[kind]
+    fake.set(status_sequence=[[0, "creating"]])
+    first = fake.run(*nlb_args("create", kind, timeout="0.3"))
+    assert first.rc == 1
+    assert first.stdout == ""
+    assert subdomain(cluster) in first.error()
+    state = fake.state()
+    state["registrations"][0]["status_sequence"] = [[0, "created"]]
+    fake.write(state)
+    second = fake.run(*nlb_args("create", kind))
+    assert second.rc == 0, second.stderr
+    assert second.stdout == result_line(cluster)
+    assert "adopting existing registration" in second.stderr
+    assert len(fake.calls("ks", "nlb-dns", "create")) == 1
+    assert len(fake.state()["registrations"]) == 1
+
+
+@pytest.mark.parametrize("kind", ["classic", "vpc"])
+def test_create_that_failed_transiently_but_registered_is_adopted(fake: FakeCloud, kind: str) -> None:
+    fake.set(faults=[{"match": "nlb-dns create", "kind": "fail", "after": True, "times": 1,
+                      "message": "502 Bad Gateway"}])
+    run = fake.run(*nlb_args("create", kind))
+    assert run.rc == 0, run.stderr
+    assert run.stdout == result_line(CASES[kind][0])
+    assert "502 Bad Gateway" in run.stderr
+    assert len(fake.calls("ks", "nlb-dns", "create")) == 1
+    assert len(fake.state()["registrations"]) == 1
+
+
+def test_create_that_hung_is_killed_and_retried_once(fake: FakeCloud) -> None:
+    fake.set(faults=[{"match": "nlb-dns create", "kind": "hang", "seconds": 30, "times": 1}])
+    run = fake.run(*nlb_args("create", "classic", "--call-timeout", "0.5"))
+    assert run.rc == 0, run.stderr
+    assert run.seconds < 10
+    assert run.stdout == result_line("mycluster")
+    assert len(fake.calls("ks", "nlb-dns", "create")) == 2
+    assert len(fake.state()["registrations"]) == 1
+    assert_gone(fake.state()["calls"][1]["pid"])
+
+
+def test_refuses_addresses_split_over_two_subdomains(fake: FakeCloud) -> None:
+    fake.register("classic", counter=1, ips=["169.61.10.5"])
+    fake.register("classic", counter=2, ips=["169.61.20.5"])
+    run = fake.run(*nlb_args("create", "classic", addresses=["169.61.10.5", "169.61.20.5"]))
+    assert run.rc == 1
+    assert "registered to different nlb-dns subdomains" in run.error()
+    assert fake.calls("ks", "nlb-dns", "create") == []
+
+
+def test_refuses_to_adopt_a_secret_in_another_namespace(fake: FakeCloud) -> None:
+    host = fake.register("classic", namespace="default")
+    run = fake.run(*nlb_args("create", "classic"))
+    assert run.rc == 1
+    assert host in run.error()
+    assert "namespace 'default', not 'istio-system'" in run.error()
+
+
+# ---------------------------------------------------------------------------------------------
+# Waiting for the certificate.
+
+
+def test_wait_backs_off_and_sees_readiness_within_one_poll_interval(fake: FakeCloud) -> None:
+    flip = 1.0
+    fake.set(status_sequence=[[0, "creating"], [flip, "created"]])
+    run = fake.run(*nlb_args("create", "classic"))
+    assert run.rc == 0, run.stderr
+    host = subdomain("mycluster")
+    progress = re.findall(
+        rf"waiting for the certificate of {re.escape(host)}: status 'creating', (\d+\.\d)s elapsed, "
+        r"next check in (\d+\.\d+)s",
+        run.stderr,
+    )
+    assert len(progress) >= 3
+    intervals = [float(p[1]) for p in progress]
+    assert intervals[:3] == [0.05, 0.1, 0.2]
+    assert max(intervals) == 0.2
+    elapsed = [float(p[0]) for p in progress]
+    assert elapsed == sorted(elapsed)
+
+    state = fake.state()
+    flipped_at = state["registrations"][0]["created_at"] + flip
+    polls = [c["time"] for c in state["calls"] if c["argv"][2] == "ls"][1:]  # after the pre-create look
+    # The backoff bounds the calls: 0, .05, .15, .35, .55, .75, .95, 1.15 -> at most 8 polls.
+    assert 3 <= len(polls) <= 8
+    seen = [t for t in polls if t >= flipped_at]
+    assert len(seen) == 1, "stops at the first poll that sees the certificate"
+    assert seen[0] - flipped_at <= 0.2 + 0.15  # one poll interval (+ one CLI call)
+
+
+@pytest.mark.parametrize("kind", ["classic", "vpc"])
+def test_older_wording_pending_then_enabled(fake: FakeCloud, kind: str) -> None:
+    fake.set(status_sequence=[[0, "pending"], [0.1, "enabled"]])
+    run = fake.run(*nlb_args("create", kind))
+    assert run.rc == 0, run.stderr
+    assert "status 'pending'" in run.stderr
+    assert "ready (status 'enabled'" in run.stderr
+
+
+def test_regenerating_keeps_waiting(fake: FakeCloud) -> None:
+    fake.set(status_sequence=[[0, "regenerating"], [0.1, "created"]])
+    run = fake.run(*nlb_args("create", "classic"))
+    assert run.rc == 0, run.stderr
+    assert "status 'regenerating'" in run.stderr
+
+
+@pytest.mark.parametrize("kind", ["classic", "vpc"])
+def test_rate_limited_stops_at_once(fake: FakeCloud, kind: str) -> None:
+    fake.set(status_sequence=[[0, "rate_limited"]])
+    run = fake.run(*nlb_args("create", kind, timeout="60"))
+    assert run.rc == 1
+    assert run.stdout == ""
+    message = run.error()
+    assert subdomain(CASES[kind][0]) in message
+    assert "Let's Encrypt refused" in message
+    assert "after some days" in message
+    assert run.seconds < 5
+    assert len(fake.calls("ks", "nlb-dns", "ls")) == 2  # the look before create, one poll
+
+
+@pytest.mark.parametrize("kind", ["classic", "vpc"])
+def test_timeout_names_the_subdomain_and_last_status(fake: FakeCloud, kind: str) -> None:
+    fake.set(status_sequence=[[0, "creating"]])
+    run = fake.run(*nlb_args("create", kind, timeout="0.4"))
+    assert run.rc == 1
+    assert run.stdout == ""
+    assert run.error().startswith(
+        f"error: the certificate for {subdomain(CASES[kind][0])} was not ready after 0.4s (last status: 'creating')"
+    )
+    assert run.seconds < 5
+
+
+# ---------------------------------------------------------------------------------------------
+# delete
+
+
+@pytest.mark.parametrize("kind", ["classic", "vpc"])
+@pytest.mark.parametrize("with_stdout", [True, False], ids=["stored-result", "lookup-by-address"])
+def test_delete_removes_registration_and_secret(fake: FakeCloud, kind: str, with_stdout: bool) -> None:
+    cluster, address = CASES[kind]
+    created = fake.run(*nlb_args("create", kind))
+    assert created.rc == 0, created.stderr
+    host = subdomain(cluster)
+    env = fake.env(PULUMI_COMMAND_STDOUT=created.stdout) if with_stdout else fake.env()
+    before = len(fake.state()["calls"])
+    run = fake.run(*nlb_args("delete", kind), env=env)
+    assert run.rc == 0, run.stderr
+    assert run.stdout == ""
+    rm = (["ks", "nlb-dns", "rm", "classic", "--cluster", cluster, "--ip", address, "--nlb-host", host]
+          if kind == "classic" else ["ks", "nlb-dns", "rm", "vpc-gen2", "--cluster", cluster, "--nlb-subdomain", host])
+    assert [c["argv"] for c in fake.state()["calls"][before:]] == [
+        ["ks", "nlb-dns", "ls", "--cluster", cluster, "--output", "json"],
+        rm,
+        ["ks", "nlb-dns", "secret", "rm", "--cluster", cluster, "--nlb-subdomain", host],
+    ]
+    (reg,) = fake.state()["registrations"]
+    assert reg["ips"] == [] and reg["lb_host"] == "" and reg["secret_removed"] is True
+    assert ("from the stored result" in run.stderr) is with_stdout
+
+
+@pytest.mark.parametrize("kind", ["classic", "vpc"])
+def test_delete_twice_is_fine(fake: FakeCloud, kind: str) -> None:
+    created = fake.run(*nlb_args("create", kind))
+    env = fake.env(PULUMI_COMMAND_STDOUT=created.stdout)
+    assert fake.run(*nlb_args("delete", kind), env=env).rc == 0
+    before = len(fake.state()["calls"])
+    again = fake.run(*nlb_args("delete", kind), env=env)
+    assert again.rc == 0, again.stderr
+    assert [c["argv"][2] for c in fake.state()["calls"][before:]] == ["ls"]
+    assert "already" in again.stderr
+    without = fake.run(*nlb_args("delete", kind))
+    assert without.rc == 0, without.stderr
+    assert "nothing to delete" in without.stderr
+
+
+def test_delete_of_an_unlisted_stored_subdomain_succeeds(fake: FakeCloud) -> None:
+    run = fake.run(*nlb_args("delete", "classic"), env=fake.env(PULUMI_COMMAND_STDOUT=result_line("mycluster")))
+    assert run.rc == 0, run.stderr
+    assert [c[2:4] for c in fake.calls("ks", "nlb-dns")] == [["ls", "--cluster"], ["secret", "rm"]]
+    assert "already gone" in run.stderr
+
+
+def test_delete_keeps_the_secret_of_a_subdomain_still_serving_others(fake: FakeCloud) -> None:
+    host = fake.register("classic", ips=["169.61.10.5", "169.61.99.9"])
+    run = fake.run(*nlb_args("delete", "classic"))
+    assert run.rc == 0, run.stderr
+    assert fake.calls("ks", "nlb-dns", "rm") == [
+        ["ks", "nlb-dns", "rm", "classic", "--cluster", "mycluster", "--ip", "169.61.10.5", "--nlb-host", host]
+    ]
+    assert fake.calls("ks", "nlb-dns", "secret") == []
+    assert "169.61.99.9 (not ours): keeping its certificate secret" in run.stderr
+
+
+@pytest.mark.parametrize("kind", ["classic", "vpc"])
+def test_delete_fails_on_a_real_rm_error_with_the_cli_message(fake: FakeCloud, kind: str) -> None:
+    created = fake.run(*nlb_args("create", kind))
+    message = ("You are not authorized: this action requires the Editor role for the cluster in "
+               "IBM Cloud Kubernetes Service. (A0008)")
+    fake.set(faults=[{"match": "nlb-dns rm", "kind": "fail", "times": -1, "message": message}])
+    run = fake.run(*nlb_args("delete", kind), env=fake.env(PULUMI_COMMAND_STDOUT=created.stdout))
+    assert run.rc == 1
+    assert run.error().startswith("error: `ibmcloud ks nlb-dns rm ")
+    assert run.error().endswith("failed: " + message)
+    assert len(fake.calls("ks", "nlb-dns", "rm")) == 1  # a real error is not retried
+    assert fake.calls("ks", "nlb-dns", "secret") == []
+
+
+# ---------------------------------------------------------------------------------------------
+# update: pulumi-command runs it when an unrelated input changes.
+
+
+@pytest.mark.parametrize("kind", ["classic", "vpc"])
+def test_update_keeps_the_stored_result(fake: FakeCloud, kind: str) -> None:
+    created = fake.run(*nlb_args("create", kind))
+    before = len(fake.state()["calls"])
+    run = fake.run(*nlb_args("update", kind, timeout="99"), env=fake.env(PULUMI_COMMAND_STDOUT=created.stdout))
+    assert run.rc == 0, run.stderr
+    assert run.stdout == created.stdout
+    assert [c["argv"][2] for c in fake.state()["calls"][before:]] == ["ls"]
+    assert "keeping the stored registration" in run.stderr
+
+
+def test_update_keeps_the_stored_result_even_if_names_were_renamed_since(fake: FakeCloud) -> None:
+    host = fake.register("classic", counter=4)
+    stored = json.dumps({"hostname": host, "secretName": "custom-name", "secretNamespace": NS})
+    run = fake.run(*nlb_args("update", "classic"), env=fake.env(PULUMI_COMMAND_STDOUT=stored + "\n"))
+    assert run.rc == 0, run.stderr
+    assert run.stdout == stored + "\n"
+
+
+def test_update_does_not_block_on_a_renewal(fake: FakeCloud) -> None:
+    host = fake.register("classic", counter=4, status="regenerating")
+    stored = json.dumps({"hostname": host, "secretName": host.split(".")[0], "secretNamespace": NS}) + "\n"
+    run = fake.run(*nlb_args("update", "classic"), env=fake.env(PULUMI_COMMAND_STDOUT=stored))
+    assert run.rc == 0, run.stderr
+    assert run.stdout == stored
+    assert [c[2] for c in fake.calls()] == ["ls"]
+    assert "certificate status 'regenerating' (renewal under way?)" in run.stderr
+
+
+def test_update_without_a_usable_stored_result_behaves_like_create(fake: FakeCloud) -> None:
+    fake.register("classic", counter=5)
+    run = fake.run(*nlb_args("update", "classic"), env=fake.env(PULUMI_COMMAND_STDOUT="garbage"))
+    assert run.rc == 0, run.stderr
+    assert run.stdout == result_line("mycluster", counter=5)
+    assert "ignoring PULUMI_COMMAND_STDOUT" in run.stderr
+    assert "adopting existing registration" in run.stderr
+    assert fake.calls("ks", "nlb-dns", "create") == []
+
+
+def test_update_registers_again_when_the_stored_subdomain_lost_the_address(fake: FakeCloud) -> None:
+    host = fake.register("classic", counter=1, ips=[])
+    stored = json.dumps({"hostname": host, "secretName": host.split(".")[0], "secretNamespace": NS})
+    run = fake.run(*nlb_args("update", "classic"), env=fake.env(PULUMI_COMMAND_STDOUT=stored))
+    assert run.rc == 0, run.stderr
+    assert run.stdout == result_line("mycluster", counter=2)
+    assert len(fake.calls("ks", "nlb-dns", "create")) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# discover
+
+
+@pytest.mark.parametrize("shape", ["new", "old"])
+def test_discover_both_json_shapes(fake: FakeCloud, shape: str) -> None:
+    state = fake.state()
+    state["clusters"]["mycluster"].update(ingress_shape=shape, ingress_hostname="mycluster-0000.eu-de.containers.appdomain.cloud",
+                                          ingress_secret="mycluster-0000")
+    fake.write(state)
+    run = fake.run("discover", "--cluster", "mycluster", *FAST)
+    assert run.rc == 0, run.stderr
+    assert run.stdout == json.dumps(
+        {"albDomain": "mycluster-0000.eu-de.containers.appdomain.cloud", "albSecret": "mycluster-0000"}
+    ) + "\n"
+    assert fake.calls() == [["ks", "cluster", "get", "--cluster", "mycluster", "--output", "json"]]
+
+
+def test_discover_missing_is_a_clear_error(fake: FakeCloud) -> None:
+    state = fake.state()
+    state["clusters"]["mycluster"]["ingress_shape"] = "none"
+    fake.write(state)
+    run = fake.run("discover", "--cluster", "mycluster", *FAST)
+    assert run.rc == 1
+    assert run.error().startswith("error: cluster 'mycluster' reports no Ingress subdomain and Ingress secret")
+    assert "albDomain and albSecret" in run.error()
+
+
+def test_discover_alb_function(fake: FakeCloud, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in fake.env(IBMCLOUD_BIN=str(FAKE)).items():
+        monkeypatch.setenv(key, value)
+    info = ibmcloud.discover_alb("myvpc", timeout=10)
+    assert info == ibmcloud.AlbInfo(f"myvpc-{HASH}-0000.us-south.containers.appdomain.cloud", f"myvpc-{HASH}-0000")
+    assert (info.domain, info.secret) == tuple(info)
+    with pytest.raises(ibmcloud.IbmCloudError, match="cluster 'nope' not found"):
+        ibmcloud.discover_alb("nope", timeout=10)
+
+
+def test_discover_alb_respects_its_timeout(fake: FakeCloud, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake.set(faults=[{"match": "cluster get", "kind": "hang", "seconds": 30, "times": -1}])
+    for key, value in fake.env(IBMCLOUD_BIN=str(FAKE)).items():
+        monkeypatch.setenv(key, value)
+    start = time.monotonic()
+    with pytest.raises(ibmcloud.IbmCloudError, match="no answer within"):
+        ibmcloud.discover_alb("mycluster", timeout=1.0)
+    assert time.monotonic() - start < 5
+    for call in fake.state()["calls"]:
+        assert_gone(call["pid"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Faults
+
+
+FATAL: dict[str, tuple[dict[str, Any], str]] = {
+    "not-logged-in": ({"logged_in": False}, "Run `ibmcloud login`"),
+    "no-plugin": ({"ks_plugin": False}, "Run `ibmcloud plugin install container-service`"),
+    "unknown-cluster": ({"clusters": {}}, "Check the name with `ibmcloud ks cluster ls`"),
+}
+
+
+@pytest.mark.parametrize("fault", list(FATAL))
+@pytest.mark.parametrize("action", ["create", "update", "delete", "discover"])
+def test_fatal_faults_fail_at_once_with_the_fix(fake: FakeCloud, fault: str, action: str) -> None:
+    changes, hint = FATAL[fault]
+    fake.set(**changes)
+    args = ["discover", "--cluster", "mycluster", *FAST] if action == "discover" else nlb_args(action, "classic")
+    run = fake.run(*args)
+    assert run.rc == 1
+    assert run.stdout == ""
+    assert hint in run.error()
+    assert len(fake.state()["calls"]) == 1
+    assert run.seconds < 5
+
+
+def test_not_logged_in_quotes_ibm(fake: FakeCloud) -> None:
+    fake.set(logged_in=False)
+    run = fake.run(*nlb_args("create", "classic"))
+    assert "said: Not logged in. Use 'ibmcloud login' to log in." in run.error()
+
+
+def test_transient_5xx_is_retried_then_succeeds(fake: FakeCloud) -> None:
+    fake.set(faults=[{"match": "nlb-dns ls", "times": 2, "message": "500 Internal Server Error"}])
+    run = fake.run(*nlb_args("create", "classic"))
+    assert run.rc == 0, run.stderr
+    assert run.stdout == result_line("mycluster")
+    assert "(500 Internal Server Error); attempt 2/3 in 0.05s" in run.stderr
+    assert "(500 Internal Server Error); attempt 3/3 in 0.10s" in run.stderr
+    rcs = [c["rc"] for c in fake.state()["calls"] if c["argv"][2] == "ls"]
+    assert rcs[:3] == [1, 1, 0]
+
+
+def test_transient_forever_fails_quoting_the_last_message(fake: FakeCloud) -> None:
+    fake.set(faults=[{"match": "nlb-dns ls", "times": -1, "message": "503 Service Unavailable: upstream overloaded"}])
+    run = fake.run(*nlb_args("create", "classic"))
+    assert run.rc == 1
+    assert "kept failing (3 attempts); last error: 503 Service Unavailable: upstream overloaded" in run.error()
+    assert len(fake.state()["calls"]) == 3
+
+
+def test_hung_call_is_killed_and_retried(fake: FakeCloud) -> None:
+    fake.set(faults=[{"match": "nlb-dns ls", "kind": "hang", "seconds": 30, "times": 1}])
+    run = fake.run(*nlb_args("create", "classic", "--call-timeout", "0.5"))
+    assert run.rc == 0, run.stderr
+    assert run.stdout == result_line("mycluster")
+    assert "no answer within 0.5s (call killed)" in run.stderr
+    assert run.seconds < 10
+    assert_gone(fake.state()["calls"][0]["pid"])
+
+
+def test_sigterm_stops_the_running_call_too(fake: FakeCloud) -> None:
+    fake.set(faults=[{"match": "nlb-dns ls", "kind": "hang", "seconds": 30, "times": 1}])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "components.ibmcloud", *nlb_args("create", "classic", "--call-timeout", "20")],
+        cwd=ROOT, env=fake.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not fake.state().get("calls") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130
+    assert stdout == ""
+    assert "error: interrupted" in stderr and "Traceback" not in stderr
+    assert_gone(fake.state()["calls"][0]["pid"])
+
+
+def test_ibmcloud_missing(fake: FakeCloud) -> None:
+    run = fake.run(*nlb_args("create", "classic"), env=fake.env(PATH=str(fake.bin)))
+    assert run.rc == 1
+    assert run.error().startswith("error: the IBM Cloud CLI `ibmcloud` is not on PATH: install it")
+
+
+def test_ibmcloud_bin_override(fake: FakeCloud) -> None:
+    run = fake.run(*nlb_args("create", "classic"), env=fake.env(PATH=str(fake.bin), IBMCLOUD_BIN=str(FAKE)))
+    assert run.rc == 0, run.stderr
+    bad = fake.run(*nlb_args("create", "classic"), env=fake.env(IBMCLOUD_BIN=str(fake.bin / "nope")))
+    assert bad.rc == 1
+    assert "IBMCLOUD_BIN=" in bad.error()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (nlb_args("create", "classic", addresses=["gw.example.com"]), "is not an IP address"),
+        (nlb_args("create", "vpc", addresses=["a.example.com", "b.example.com"]), "exactly one --address"),
+        (["create", "--cluster", "c", "--type", "classic", "--address", "1.2.3.4"], "--secret-namespace"),
+        (nlb_args("create", "classic", "--poll-initial", "0"), "must be positive"),
+        (nlb_args("create", "classic", "--poll-initial", "2", "--poll-max", "1"), "--poll-max must be at least"),
+    ],
+)
+def test_usage_errors(fake: FakeCloud, args: list[str], message: str) -> None:
+    run = fake.run(*args)
+    assert run.rc == 2
+    assert message in run.stderr
+    assert not fake.state().get("calls")
+
+
+# ---------------------------------------------------------------------------------------------
+# mirror-secret / unmirror-secret: an IKS-managed copy of the ALB's TLS secret.
+
+ALB_SECRET = f"mycluster-{HASH}-0000"
+ALB_CRN = f"crn:v1:bluemix:public:secrets-manager:us-south:a/acct:inst:secret:{ALB_SECRET}"
+MIRROR = ["--cluster", "mycluster", "--name", ALB_SECRET, "--from-namespace", "default", "--namespace", NS, *FAST]
+
+
+def test_mirror_command_line_round_trips() -> None:
+    for action in ibmcloud.MIRROR_ACTIONS:
+        line = ibmcloud.mirror_command_line(action, cluster="my cluster", name="s", source_namespace="default",
+                                            namespace=NS)
+        argv = shlex.split(line)
+        assert argv[:4] == ["python3", "-m", "components.ibmcloud", action]
+        args = ibmcloud.build_parser().parse_args(argv[3:])
+        assert (args.action, args.cluster, args.name, args.from_namespace, args.namespace) == (
+            action, "my cluster", "s", "default", NS,
+        )
+    with pytest.raises(ValueError, match="must differ"):
+        ibmcloud.mirror_command_line("mirror-secret", cluster="c", name="s", source_namespace=NS, namespace=NS)
+    with pytest.raises(ValueError, match="action must be"):
+        ibmcloud.mirror_command_line("create", cluster="c", name="s", source_namespace="default", namespace=NS)
+
+
+def test_parse_mirror_result() -> None:
+    assert ibmcloud.parse_mirror_result(json.dumps({"secretName": "s", "namespace": NS, "crn": "crn:x"})) == "s"
+    for bad in ["", "x", "{}", '{"secretName": ""}']:
+        with pytest.raises(ValueError, match="mirror result"):
+            ibmcloud.parse_mirror_result(bad)
+
+
+def _ingress_calls(fake: FakeCloud) -> list[str]:
+    return [c[3] for c in fake.calls("ks", "ingress", "secret")]
+
+
+def test_mirror_secret_copies_then_is_idempotent(fake: FakeCloud) -> None:
+    run = fake.run("mirror-secret", *MIRROR)
+    assert run.rc == 0, run.stderr
+    assert run.stdout == json.dumps({"secretName": ALB_SECRET, "namespace": NS, "crn": ALB_CRN}) + "\n"
+    assert fake.calls("ks", "ingress", "secret", "create") == [
+        ["ks", "ingress", "secret", "create", "--cluster", "mycluster", "--cert-crn", ALB_CRN, "--name", ALB_SECRET,
+         "--namespace", NS]
+    ]
+    again = fake.run("mirror-secret", *MIRROR)
+    assert again.rc == 0, again.stderr
+    assert again.stdout == run.stdout
+    assert _ingress_calls(fake) == ["get", "get", "create", "get", "get"]
+    copies = [x for x in fake.state()["ingress_secrets"] if x["namespace"] == NS]
+    assert copies == [{"cluster": "mycluster", "name": ALB_SECRET, "namespace": NS, "crn": ALB_CRN, "status": "created"}]
+
+
+def test_mirror_secret_repoints_a_stale_copy(fake: FakeCloud) -> None:
+    fake.set(ingress_secrets=[
+        {"cluster": "mycluster", "name": ALB_SECRET, "namespace": "default", "crn": ALB_CRN},
+        {"cluster": "mycluster", "name": ALB_SECRET, "namespace": NS, "crn": "crn:old"},
+    ])
+    run = fake.run("mirror-secret", *MIRROR)
+    assert run.rc == 0, run.stderr
+    assert _ingress_calls(fake) == ["get", "get", "update"]
+    assert fake.state()["ingress_secrets"][1]["crn"] == ALB_CRN
+
+
+def test_unmirror_secret_is_idempotent(fake: FakeCloud) -> None:
+    assert fake.run("mirror-secret", *MIRROR).rc == 0
+    run = fake.run("unmirror-secret", *MIRROR)
+    assert run.rc == 0, run.stderr
+    assert run.stdout == ""
+    assert [x for x in fake.state()["ingress_secrets"] if x["namespace"] == NS] == []
+    again = fake.run("unmirror-secret", *MIRROR)
+    assert again.rc == 0, again.stderr
+    assert "already gone" in again.stderr
+
+
+@pytest.mark.parametrize(
+    ("secrets", "message"),
+    [
+        ([], "no Ingress secret"),
+        ([{"cluster": "mycluster", "name": ALB_SECRET, "namespace": "default", "crn": ""}], "albTlsMode=default-certificate"),
+    ],
+)
+def test_mirror_secret_errors(fake: FakeCloud, secrets: list[dict[str, str]], message: str) -> None:
+    fake.set(ingress_secrets=secrets)
+    run = fake.run("mirror-secret", *MIRROR)
+    assert run.rc == 1
+    assert message in run.error()
+    assert fake.calls("ks", "ingress", "secret", "create") == []
+
+
+def test_mirror_through_the_shell_line(fake: FakeCloud) -> None:
+    line = ibmcloud.mirror_command_line("mirror-secret", cluster="mycluster", name=ALB_SECRET,
+                                        source_namespace="default", namespace=NS)
+    proc = subprocess.run(["/bin/sh", "-c", line], cwd=ROOT, env=fake.env(), capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert ibmcloud.parse_mirror_result(proc.stdout) == ALB_SECRET
