@@ -1,0 +1,115 @@
+"""Recipe steps 9 and 13: the ``alb-certs`` secret and the ALB Ingress that re-encrypts to the gateway.
+
+The Ingress lives in the gateway's namespace because ingress-nginx reads
+``proxy-ssl-secret`` only from the Ingress's own namespace, and the backend Service
+(the gateway) must be in it too.  The ALB reads the Ingress's TLS secret from that
+namespace as well, while IKS keeps the subdomain's certificate in ``default``: IBM's
+documented way is ``ibmcloud ks ingress secret create --cert-crn`` in the other namespace
+(``albTlsMode=mirror``, kept current by IKS when a Secrets Manager instance is registered),
+or the ALB's ``defaultCertificate`` (``albTlsMode=default-certificate``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Optional
+
+import pulumi
+import pulumi_command as command
+import pulumi_kubernetes as k8s
+
+from . import ibmcloud, specs
+from .settings import Settings
+
+
+class AlbIngress(pulumi.ComponentResource):
+    """``alb-certs`` (client cert, key, CA bundle for the gateway) and the Ingress using it."""
+
+    secret: k8s.core.v1.Secret
+    ingress: k8s.networking.v1.Ingress
+    tls_mirror: Optional[command.local.Command] = None
+
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        *,
+        alb_domain: str,
+        alb_secret: str,
+        gateway_domain: pulumi.Output[str],
+        client_cert_pem: pulumi.Output[str],
+        client_key_pem: pulumi.Output[str],
+        trusted_ca_pem: str,
+        wait_for: Sequence[pulumi.Resource],
+        provider: k8s.Provider,
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ) -> None:
+        super().__init__("iks-alb-istio-mtls:index:AlbIngress", name, None, opts)
+        ns = settings.gateway_namespace
+        data = pulumi.Output.all(client_cert_pem, client_key_pem).apply(
+            lambda pems: specs.alb_certs_data(settings.alb_flavor, pems[0], pems[1], trusted_ca_pem)
+        )
+        # Renewal changes the data: the provider's enable_secret_mutable updates it in place.
+        self.secret = k8s.core.v1.Secret(
+            f"{name}-alb-certs",
+            metadata={"name": specs.ALB_CERTS_SECRET, "namespace": ns, "labels": specs.labels("alb")},
+            type="Opaque",
+            string_data=pulumi.Output.secret(data),
+            opts=pulumi.ResourceOptions(parent=self, provider=provider),
+        )
+        host = specs.alb_host(alb_domain)
+        tls_secret_name, tls_waits = self._tls_secret(name, settings, alb_secret)
+        annotations = gateway_domain.apply(
+            lambda domain: specs.ingress_annotations(
+                flavor=settings.alb_flavor,
+                gateway_namespace=ns,
+                gateway_service=settings.gateway_service,
+                gateway_domain=domain,
+            )
+        )
+        self.ingress = k8s.networking.v1.Ingress(
+            f"{name}-ingress",
+            metadata={
+                "name": specs.INGRESS_NAME,
+                "namespace": ns,
+                "labels": specs.labels("alb"),
+                "annotations": annotations,
+            },
+            spec=pulumi.Output.from_input(tls_secret_name).apply(
+                lambda secret_name: specs.ingress_spec(
+                    ingress_class_name=settings.ingress_class_name,
+                    host=host,
+                    routes=settings.routes,
+                    gateway_service=settings.gateway_service,
+                    tls_secret_name=secret_name,
+                )
+            ),
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.secret, *tls_waits, *wait_for]),
+        )
+        self.register_outputs({"host": host})
+
+    def _tls_secret(
+        self, name: str, settings: Settings, alb_secret: str
+    ) -> tuple[Optional[pulumi.Output[str]], list[pulumi.Resource]]:
+        """The ALB secret's name in the Ingress's namespace, and what must exist first."""
+        ns = settings.gateway_namespace
+        if settings.alb_secret_namespace == ns:
+            return pulumi.Output.from_input(alb_secret), []
+        if settings.alb_tls_mode == "default-certificate":
+            return None, []
+
+        def line(action: str) -> str:
+            return ibmcloud.mirror_command_line(
+                action, cluster=settings.cluster, name=alb_secret,
+                source_namespace=settings.alb_secret_namespace, namespace=ns,
+            )
+
+        self.tls_mirror = command.local.Command(
+            f"{name}-tls-mirror",
+            create=line("mirror-secret"),
+            update=line("mirror-secret"),
+            delete=line("unmirror-secret"),
+            triggers=[settings.cluster, alb_secret, settings.alb_secret_namespace, ns],
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+        )
+        return self.tls_mirror.stdout.apply(ibmcloud.parse_mirror_result), [self.tls_mirror]
