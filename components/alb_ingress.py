@@ -12,7 +12,7 @@ or the ALB's ``defaultCertificate`` (``albTlsMode=default-certificate``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Optional
+from typing import Any, Optional, cast
 
 import pulumi
 import pulumi_command as command
@@ -54,7 +54,7 @@ class AlbIngress(pulumi.ComponentResource):
             f"{name}-alb-certs",
             metadata={"name": specs.ALB_CERTS_SECRET, "namespace": ns, "labels": specs.labels("alb")},
             type="Opaque",
-            string_data=pulumi.Output.secret(data),
+            string_data=pulumi.Output.secret(cast(Any, data)),
             opts=pulumi.ResourceOptions(parent=self, provider=provider),
         )
         host = specs.alb_host(alb_domain)
@@ -75,7 +75,7 @@ class AlbIngress(pulumi.ComponentResource):
                 "labels": specs.labels("alb"),
                 "annotations": annotations,
             },
-            spec=pulumi.Output.from_input(tls_secret_name).apply(
+            spec=cast(Any, pulumi.Output.from_input(tls_secret_name)).apply(
                 lambda secret_name: specs.ingress_spec(
                     ingress_class_name=settings.ingress_class_name,
                     host=host,

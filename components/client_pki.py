@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -139,7 +139,7 @@ class ClientPki(pulumi.ComponentResource):
                 pulumi.log.warn(warning, resource=self)
             return CheckedMaterial(cert_pem, key_pem, certs.not_after_iso(cert_pem))
 
-        checked = pulumi.Output.secret(source.data).apply(preflight)
+        checked = pulumi.Output.secret(cast(Any, source.data)).apply(preflight)
         # Certificates are public: only the key stays secret.  Every value below waits for
         # the preflight, so nothing that carries the material exists when it fails.
         self.client_cert_pem = pulumi.Output.unsecret(checked.apply(lambda m: m.cert_pem))

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import ALB_DOMAIN, ALB_SECRET, CLUSTER, GATEWAY_DOMAIN, GATEWAY_SECRET, ROOT, Render, standin
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from components import certs, ibmcloud, renderer, settings, specs
-from conftest import ALB_DOMAIN, ALB_SECRET, CLUSTER, GATEWAY_DOMAIN, GATEWAY_SECRET, ROOT, Render, standin
 
 NS = "kubernetes:core/v1:Namespace"
 SECRET = "kubernetes:core/v1:Secret"

@@ -1,0 +1,51 @@
+"""Cost of the program itself: whole program under mocks vs. importing the Pulumi packages it uses.
+
+Runs each in N fresh processes (default 10) and prints the medians; the target is that the
+program's own work adds less than 30% to the bare imports.  Measured, never asserted.
+Usage: python bench/bench_program.py [N]
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+IMPORTS = (
+    "import pulumi, pulumi_command, pulumi_tls, pulumi_kubernetes.core.v1, pulumi_kubernetes.apps.v1, "
+    "pulumi_kubernetes.networking.v1, pulumi_kubernetes.apiextensions, cryptography.x509"
+)
+PROGRAM = (
+    "import sys; sys.path[:0] = [{root!r}, {tests!r}]\n"
+    "from components import renderer\n"
+    "from conftest import standin\n"
+    "r = renderer.render({{'cluster': 'mycluster'}}, standin())\n"
+    "assert r.error is None, r.error\n"
+)
+
+
+def median_seconds(code: str, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+    imports = median_seconds(IMPORTS, runs)
+    program = median_seconds(PROGRAM.format(root=str(ROOT), tests=str(ROOT / "tests")), runs)
+    print(f"runs per case: {runs}")
+    print(f"median imports only:         {imports:.3f} s")
+    print(f"median whole program (mocks): {program:.3f} s")
+    print(f"program's own work: +{(program / imports - 1) * 100:.0f}% (target < 30%)")
+
+
+if __name__ == "__main__":
+    main()
