@@ -27,7 +27,14 @@ from components import certs
 from tests import pki
 
 # The real Let's Encrypt certificates: read in place, never copied into the project.
-REFERENCE = Path(os.environ.get("LE_REFERENCE_DIR", "/work/shared/reference/letsencrypt"))
+# shared/ sits beside the project's checkout (CI lays a copy there); LE_REFERENCE_DIR overrides.
+_CANDIDATES = [
+    Path(__file__).resolve().parent.parent.parent / "shared" / "reference" / "letsencrypt",
+    Path("/work/shared/reference/letsencrypt"),
+]
+REFERENCE = Path(
+    os.environ.get("LE_REFERENCE_DIR", "") or next((p for p in _CANDIDATES if p.is_dir()), _CANDIDATES[0])
+)
 SERVER_AUTH = ExtendedKeyUsageOID.SERVER_AUTH
 CLIENT_AUTH = ExtendedKeyUsageOID.CLIENT_AUTH
 
