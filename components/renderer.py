@@ -8,6 +8,7 @@ The tests, the offline render and the loopback rehearsal all use this one render
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import shlex
@@ -292,12 +293,28 @@ def render(
     runtime_settings.SETTINGS.outputs.clear()
     body = program or run
     error: Optional[BaseException] = None
+    _quiet_abandoned_futures()
     try:
         _sync_await(run_pulumi_func(lambda: body(cluster.discover)))
     except BaseException as exc:  # noqa: BLE001 - handed to the caller in Rendering.error
         error = exc
     outputs, secret_outputs = _stack_outputs()
     return Rendering(monitor.records, outputs, secret_outputs, error, logs.records)
+
+
+def _quiet_abandoned_futures() -> None:
+    """A failed run leaves Output futures nobody awaits; the failure is in ``Rendering.error``,
+    so asyncio's "Future exception was never retrieved" report is noise, not news."""
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if "never retrieved" not in str(context.get("message", "")):
+            loop.default_exception_handler(context)
+
+    try:
+        loop = asyncio.get_event_loop()
+    except RuntimeError:
+        return
+    loop.set_exception_handler(handler)
 
 
 def _encode(value: Any) -> str:
