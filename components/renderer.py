@@ -317,6 +317,17 @@ def _quiet_abandoned_futures() -> None:
     loop.set_exception_handler(handler)
 
 
+def close_event_loop() -> None:
+    """For command-line tools: close Pulumi's event loop before the interpreter exits, or its
+    finalizer may run after its self-pipe socket is gone and print a spurious traceback."""
+    try:
+        loop = asyncio.get_event_loop()
+    except RuntimeError:
+        return
+    if not loop.is_closed() and not loop.is_running():
+        loop.close()
+
+
 def _encode(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 

