@@ -360,3 +360,16 @@ def test_verify_without_outputs_is_a_usage_error(private_dir: Path) -> None:
     run = _verify_cli(["--outputs-json", str(private_dir / "outputs.json")])
     assert run.returncode == 2
     assert "stack output albHost is missing" in run.stderr
+
+
+def test_a_missing_tool_fails_in_ci_and_skips_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    def missing(name: str) -> str:
+        raise dataplane.ToolMissing("nginx")
+
+    monkeypatch.setattr(dataplane, "find_tool", missing)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true and the data-plane tier cannot run: nginx not found"):
+        _require_tools()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="apt-get install"):
+        _require_tools()
