@@ -7,6 +7,14 @@ namespace as well, while IKS keeps the subdomain's certificate in ``default``: I
 documented way is ``ibmcloud ks ingress secret create --cert-crn`` in the other namespace
 (``albTlsMode=mirror``, kept current by IKS when a Secrets Manager instance is registered),
 or the ALB's ``defaultCertificate`` (``albTlsMode=default-certificate``).
+
+``albFlavor=traefik`` (IKS's Traefik ALBs) re-encrypts through a ``ServersTransport``
+(``traefik.io/v1alpha1``) instead of annotations.  Traefik takes it from the backend
+*Service*'s annotations, so the Ingress routes to a Service of ours that selects the gateway
+pods: the gateway's own Service belongs to the Istio installation (see
+:func:`specs.traefik_gateway_service_spec`).  Order: ``alb-certs`` and the nlb-dns
+registration -> ServersTransport -> Service -> Ingress, so Traefik never sees a reference to
+something that does not exist yet (and ``destroy`` removes them the other way round).
 """
 
 from __future__ import annotations
@@ -28,6 +36,8 @@ class AlbIngress(pulumi.ComponentResource):
     secret: k8s.core.v1.Secret
     ingress: k8s.networking.v1.Ingress
     tls_mirror: Optional[command.local.Command] = None
+    servers_transport: Optional[k8s.apiextensions.CustomResource] = None
+    gateway_service: Optional[k8s.core.v1.Service] = None
 
     def __init__(
         self,
@@ -67,6 +77,10 @@ class AlbIngress(pulumi.ComponentResource):
                 gateway_domain=domain,
             )
         )
+        backend_waits: list[pulumi.Resource] = []
+        if settings.alb_flavor == "traefik":
+            backend_waits = self._traefik_backend(name, settings, gateway_domain, wait_for, provider)
+        backend_service = specs.ingress_backend_service(settings.alb_flavor, settings.gateway_service)
         self.ingress = k8s.networking.v1.Ingress(
             f"{name}-ingress",
             metadata={
@@ -80,13 +94,50 @@ class AlbIngress(pulumi.ComponentResource):
                     ingress_class_name=settings.ingress_class_name,
                     host=host,
                     routes=settings.routes,
-                    gateway_service=settings.gateway_service,
+                    gateway_service=backend_service,
                     tls_secret_name=secret_name,
                 )
             ),
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.secret, *tls_waits, *wait_for]),
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=provider, depends_on=[self.secret, *backend_waits, *tls_waits, *wait_for]
+            ),
         )
         self.register_outputs({"host": host})
+
+    def _traefik_backend(
+        self,
+        name: str,
+        settings: Settings,
+        gateway_domain: pulumi.Output[str],
+        wait_for: Sequence[pulumi.Resource],
+        provider: k8s.Provider,
+    ) -> list[pulumi.Resource]:
+        """The ServersTransport (client cert, CA, server name) and the Service it is bound to."""
+        ns = settings.gateway_namespace
+        # The spec waits for the registration through gateway_domain; alb-certs, which it
+        # reads, and the Gateway (wait_for) are explicit.
+        self.servers_transport = k8s.apiextensions.CustomResource(
+            f"{name}-servers-transport",
+            api_version=specs.TRAEFIK_API_VERSION,
+            kind="ServersTransport",
+            metadata={"name": specs.SERVERS_TRANSPORT_NAME, "namespace": ns, "labels": specs.labels("alb")},
+            spec=gateway_domain.apply(lambda domain: specs.servers_transport_spec(gateway_domain=domain)),
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.secret, *wait_for]),
+        )
+        # A ClusterIP Service with a selector: the provider's await (endpoints exist) then also
+        # proves that gatewaySelector finds the gateway pods.
+        self.gateway_service = k8s.core.v1.Service(
+            f"{name}-traefik-service",
+            metadata={
+                "name": specs.TRAEFIK_GATEWAY_SERVICE,
+                "namespace": ns,
+                "labels": specs.labels("alb"),
+                "annotations": specs.traefik_service_annotations(ns),
+            },
+            spec=cast(Any, specs.traefik_gateway_service_spec(settings.gateway_selector)),
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.servers_transport]),
+        )
+        return [self.servers_transport, self.gateway_service]
 
     def _tls_secret(
         self, name: str, settings: Settings, alb_secret: str

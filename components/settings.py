@@ -18,20 +18,22 @@ from typing import Any, Callable, Final, Literal, Optional, cast
 PROJECT: Final = "iks-alb-istio-mtls"
 
 ClusterType = Literal["classic", "vpc"]
-AlbFlavor = Literal["nginx", "ibm-legacy"]
+AlbFlavor = Literal["nginx", "ibm-legacy", "traefik"]
 AlbTlsMode = Literal["mirror", "default-certificate"]
 ClientCertSource = Literal["private-ca", "alb"]
 
 CLUSTER_TYPES: Final = ("classic", "vpc")
-ALB_FLAVORS: Final = ("nginx", "ibm-legacy")
+ALB_FLAVORS: Final = ("nginx", "ibm-legacy", "traefik")
 CLIENT_CERT_SOURCES: Final = ("private-ca", "alb")
 ALB_TLS_MODES: Final = ("mirror", "default-certificate")
 ISTIO_API_VERSIONS: Final = ("networking.istio.io/v1", "networking.istio.io/v1beta1")
 
-#: Default IngressClass per ALB flavour (IKS community ingress-nginx ALB for both).
+#: Default IngressClass per ALB flavour: the IKS community ingress-nginx ALB serves nginx and
+#: ibm-legacy; IKS's Traefik ALBs (Traefik 3.x) have their own classes (public-/private-iks-traefik).
 DEFAULT_INGRESS_CLASS: Final[dict[str, str]] = {
     "nginx": "public-iks-k8s-nginx",
     "ibm-legacy": "public-iks-k8s-nginx",
+    "traefik": "public-iks-traefik",
 }
 
 
@@ -60,9 +62,9 @@ KEYS: Final[dict[str, KeySpec]] = {
     "albDomain": KeySpec(None, "ALB Ingress subdomain; unset: discovered with `ibmcloud ks cluster get`."),
     "albSecret": KeySpec(None, "the ALB's TLS secret name; unset: discovered likewise."),
     "albSecretNamespace": KeySpec("default", "namespace of the ALB's TLS secret."),
-    "albFlavor": KeySpec("nginx", "nginx (IKS community ingress-nginx ALB) or ibm-legacy (ingress.bluemix.net/ssl-services)."),
+    "albFlavor": KeySpec("nginx", "nginx (IKS community ingress-nginx ALB), traefik (IKS Traefik ALB, a ServersTransport; ingressClassName then defaults to public-iks-traefik) or ibm-legacy (ingress.bluemix.net/ssl-services)."),
     "albTlsMode": KeySpec("mirror", "how the Ingress in gatewayNamespace gets the ALB certificate: mirror (ibmcloud ks ingress secret create --cert-crn) or default-certificate (the ALB's defaultCertificate)."),
-    "ingressClassName": KeySpec(None, "IngressClass of the ALB; unset: public-iks-k8s-nginx."),
+    "ingressClassName": KeySpec(None, "IngressClass of the ALB; unset: public-iks-k8s-nginx (nginx, ibm-legacy) or public-iks-traefik (traefik)."),
     "clientCertSource": KeySpec("private-ca", "private-ca (a CA and client certificate made here) or alb (the ALB's own certificate)."),
     "trustedCaPem": KeySpec(None, "PEM bundle the ALB trusts for the gateway (alb mode: the gateway too); unset: ISRG Root X1 + X2."),
     "gatewayNamespace": KeySpec("istio-system", "namespace of the Istio ingress gateway workload."),

