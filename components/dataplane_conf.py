@@ -114,6 +114,7 @@ def envoy_config(
     listen_port: int,
     upstream_port: int,
     address: str = "127.0.0.1",
+    admin_port: int | None = None,
 ) -> dict[str, Any]:
     """Envoy bootstrap equal, for this hop, to what Istio pushes the ingress gateway.
 
@@ -159,7 +160,9 @@ def envoy_config(
             }
         ],
     }
+    admin = {"admin": {"address": {"socket_address": {"address": address, "port_value": admin_port}}}} if admin_port else {}
     return {
+        **admin,
         "static_resources": {
             "listeners": [
                 {

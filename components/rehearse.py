@@ -57,19 +57,33 @@ def describe(dp: dataplane.LoopbackDataPlane) -> list[str]:
     """What was configured, without key material: hosts, names, pins, paths, ports."""
     objs = dp.objs
     server = conf.gateway_mtls_server(objs.gateway)
-    upstream = conf.upstream_tls(objs.ingress)
     rule = objs.ingress["spec"]["rules"][0]
     envoy_routes = conf.envoy_routes(objs.virtual_service, "app")
-    return [
+    lines = [
         f"httpbin  127.0.0.1:{dp.httpbin_port}",
         f"Envoy    127.0.0.1:{dp.envoy_port}  as gateway {objs.gateway['metadata']['name']}: SNI {', '.join(server['hosts'])}; "
         f"{server['tls']['mode']} TLS, min {server['tls'].get('minProtocolVersion', 'default')}; "
         f"client CA from {conf.cacert_secret_ref(objs.gateway)}; pinned SANs {', '.join(server['tls'].get('subjectAltNames', []))}",
         "         routes " + ", ".join(next(iter(r["match"].items()))[0] + " " + next(iter(r["match"].values())) for r in envoy_routes),
-        f"nginx    127.0.0.1:{dp.nginx_port}  as the ALB for Ingress {objs.ingress['metadata']['name']}: host {rule['host']}; "
-        f"paths {', '.join(p['path'] for p in rule['http']['paths'])} -> https upstream; proxy_ssl_name {upstream.name}; "
-        f"verify {'on' if upstream.verify else 'off'} (depth {upstream.verify_depth}); client certificate from {upstream.secret_ref}",
     ]
+    paths = ", ".join(p["path"] for p in rule["http"]["paths"])
+    if dp.alb == "traefik":
+        transport = next(m for m in dp.manifests if m.get("kind") == "ServersTransport")
+        spec = transport["spec"]
+        lines.append(
+            f"Traefik  127.0.0.1:{dp.alb_port}  as the ALB for Ingress {objs.ingress['metadata']['name']}: host {rule['host']}; "
+            f"paths {paths} -> https upstream through ServersTransport {transport['metadata']['name']}: serverName {spec.get('serverName')}; "
+            f"rootCAs {', '.join(r.get('secret', '?') for r in spec.get('rootCAs', []))}; client certificate from "
+            f"{', '.join(spec.get('certificatesSecrets', [])) or 'none'}; TLS {spec.get('minVersion')}-{spec.get('maxVersion')}"
+        )
+        return lines
+    upstream = conf.upstream_tls(objs.ingress)
+    lines.append(
+        f"nginx    127.0.0.1:{dp.alb_port}  as the ALB for Ingress {objs.ingress['metadata']['name']}: host {rule['host']}; "
+        f"paths {paths} -> https upstream; proxy_ssl_name {upstream.name}; "
+        f"verify {'on' if upstream.verify else 'off'} (depth {upstream.verify_depth}); client certificate from {upstream.secret_ref}"
+    )
+    return lines
 
 
 def _render(
@@ -136,7 +150,7 @@ def rehearse(raw: Mapping[str, Any], *, without_preflight: bool = False, out: Pr
                 identity,
                 ca_pem=pki.anchors_pem,
                 connect_to=[
-                    verify.Target(outputs["albHost"], 443, plane.address, plane.nginx_port),
+                    verify.Target(outputs["albHost"], 443, plane.address, plane.alb_port),
                     verify.Target(gateway_domain, 443, plane.address, plane.envoy_port),
                 ],
                 path=_teapot_path(settings.routes),
@@ -150,7 +164,7 @@ def rehearse(raw: Mapping[str, Any], *, without_preflight: bool = False, out: Pr
         return 2
     for line in report.render().splitlines():
         out(f"check      {line}")
-    out("stopped    nginx, Envoy and httpbin; key files removed")
+    out(f"stopped    {plane.alb}, Envoy and httpbin; key files removed")
     return 0 if report.ok else 1
 
 

@@ -41,11 +41,12 @@ ALB_HOST = specs.alb_host(ALB_DOMAIN)
 PINNED = specs.alb_client_dns_name(ALB_DOMAIN)
 
 
-def _require_tools() -> None:
-    """Skip without nginx/Envoy, except in CI, where a missing tool is a failure."""
+def _require_tools(*tools: str) -> None:
+    """Skip without the tools (nginx and Envoy unless named), except in CI, where a missing
+    tool is a failure."""
     try:
-        dataplane.find_tool("nginx")
-        dataplane.find_tool("envoy")
+        for tool in tools or ("nginx", "envoy"):
+            dataplane.find_tool(tool)
     except dataplane.ToolMissing as exc:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"CI=true and the data-plane tier cannot run: {exc}")
@@ -84,7 +85,7 @@ def plane(rendering: renderer.Rendering) -> Iterator[dataplane.LoopbackDataPlane
 
 def _targets(dp: dataplane.LoopbackDataPlane) -> dict[str, verify.Target]:
     return {
-        ALB_HOST: verify.Target(ALB_HOST, 443, "127.0.0.1", dp.nginx_port),
+        ALB_HOST: verify.Target(ALB_HOST, 443, "127.0.0.1", dp.alb_port),
         GATEWAY_DOMAIN: verify.Target(GATEWAY_DOMAIN, 443, "127.0.0.1", dp.envoy_port),
     }
 
@@ -175,16 +176,22 @@ def test_the_same_paths_are_served_through_the_alb_and_straight_through_the_gate
 # --- what Envoy refuses ---------------------------------------------------------------------------
 
 
-def test_envoy_refuses_a_client_without_certificate(plane: dataplane.LoopbackDataPlane) -> None:
-    answer = get(plane, GATEWAY_DOMAIN, "/status/418")
+def refused_by_envoy(dp: dataplane.LoopbackDataPlane, identity: verify.ClientIdentity | None, reason: str) -> None:
+    """The request is refused, and Envoy counts it under ``reason`` (why it refused)."""
+    before = dp.envoy_ssl_stats().get(reason, 0)
+    answer = get(dp, GATEWAY_DOMAIN, "/status/418", identity)
     assert answer.status is None and answer.error, answer
+    assert dp.envoy_ssl_stats().get(reason, 0) == before + 1, dp.envoy_ssl_stats()
+
+
+def test_envoy_refuses_a_client_without_certificate(plane: dataplane.LoopbackDataPlane) -> None:
+    refused_by_envoy(plane, None, "fail_verify_no_cert")
 
 
 def test_envoy_refuses_a_certificate_from_another_ca(plane: dataplane.LoopbackDataPlane) -> None:
     other = pki.self_signed_ca("Test Other Client CA")
     identity = issue_client(other.cert, other.key, PINNED, ekus=[ExtendedKeyUsageOID.CLIENT_AUTH])
-    answer = get(plane, GATEWAY_DOMAIN, "/status/418", identity)
-    assert answer.status is None, answer
+    refused_by_envoy(plane, identity, "fail_verify_error")
 
 
 def test_envoy_refuses_the_right_ca_with_a_san_that_is_not_pinned(
@@ -194,8 +201,7 @@ def test_envoy_refuses_the_right_ca_with_a_san_that_is_not_pinned(
     pinned = issue_client(ca, ca_key, PINNED, ekus=[ExtendedKeyUsageOID.CLIENT_AUTH])
     assert get(plane, GATEWAY_DOMAIN, "/status/418", pinned).status == 418  # the control
     unpinned = issue_client(ca, ca_key, f"intruder.{ALB_DOMAIN}", ekus=[ExtendedKeyUsageOID.CLIENT_AUTH])
-    answer = get(plane, GATEWAY_DOMAIN, "/status/418", unpinned)
-    assert answer.status is None, answer
+    refused_by_envoy(plane, unpinned, "fail_verify_san")
 
 
 def test_envoy_refuses_a_server_auth_only_certificate(
@@ -204,8 +210,7 @@ def test_envoy_refuses_a_server_auth_only_certificate(
     """Right CA, pinned SAN, but EKU serverAuth only: what a 2026 Let's Encrypt leaf is."""
     ca, ca_key = _private_ca(rendering)
     identity = issue_client(ca, ca_key, PINNED, ekus=[ExtendedKeyUsageOID.SERVER_AUTH])
-    answer = get(plane, GATEWAY_DOMAIN, "/status/418", identity)
-    assert answer.status is None, answer
+    refused_by_envoy(plane, identity, "fail_verify_error")
 
 
 @pytest.fixture(scope="module")
@@ -223,10 +228,10 @@ def alb_mode_rendering() -> renderer.Rendering:
 def test_without_the_preflight_alb_mode_fails_in_envoy(alb_mode_rendering: renderer.Rendering) -> None:
     """The reason for the preflight: Envoy refuses the ALB's serverAuth-only chain as a client."""
     with dataplane.LoopbackDataPlane.from_manifests(alb_mode_rendering.manifests(), MATERIAL) as dp:
-        direct = get(dp, GATEWAY_DOMAIN, "/status/418", verify.ClientIdentity(ALB_CERT.chain_pem, ALB_CERT.key_pem))
-        assert direct.status is None, direct
+        refused_by_envoy(dp, verify.ClientIdentity(ALB_CERT.chain_pem, ALB_CERT.key_pem), "fail_verify_error")
         via_alb = get(dp, ALB_HOST, "/status/418")
         assert via_alb.status == 502, via_alb
+        assert dp.envoy_ssl_stats()["fail_verify_error"] == 2
 
 
 # --- what nginx refuses ---------------------------------------------------------------------------
@@ -254,9 +259,9 @@ def test_nginx_refuses_a_proxy_ssl_name_the_gateway_certificate_does_not_cover(
 
 
 def test_nginx_sends_http_1_1_and_no_session_reuse(plane: dataplane.LoopbackDataPlane) -> None:
-    assert "proxy_http_version 1.1;" in plane.nginx_conf_text
-    assert "proxy_ssl_session_reuse off;" in plane.nginx_conf_text
-    assert f"proxy_ssl_name {GATEWAY_DOMAIN};" in plane.nginx_conf_text
+    assert "proxy_http_version 1.1;" in plane.alb_conf_text
+    assert "proxy_ssl_session_reuse off;" in plane.alb_conf_text
+    assert f"proxy_ssl_name {GATEWAY_DOMAIN};" in plane.alb_conf_text
 
 
 # --- housekeeping: private keys in a private directory, removed; every process stopped ------------
@@ -306,7 +311,7 @@ def _common_args(dp: dataplane.LoopbackDataPlane, rendering: renderer.Rendering,
     ca.write_text(LE.anchors_pem)
     return [
         "--outputs-json", str(outputs), "--ca-file", str(ca),
-        "--connect-to", f"{ALB_HOST}:443:127.0.0.1:{dp.nginx_port}",
+        "--connect-to", f"{ALB_HOST}:443:127.0.0.1:{dp.alb_port}",
         "--connect-to", f"{GATEWAY_DOMAIN}:443:127.0.0.1:{dp.envoy_port}",
     ]
 

@@ -32,13 +32,18 @@ def checks(lines: list[str]) -> list[str]:
     return [line for line in lines if line.startswith("check")]
 
 
-@pytest.mark.parametrize("flavor", ["nginx", "ibm-legacy"])
-def test_rehearsal_passes_the_recipe_checks(flavor: str) -> None:
-    _require_tools()
+@pytest.mark.parametrize(("flavor", "alb_line"), [
+    ("nginx", "verify on (depth 3)"),
+    ("ibm-legacy", "verify on (depth 3)"),
+    ("traefik", "TLS VersionTLS12-VersionTLS13"),
+])
+def test_rehearsal_passes_the_recipe_checks(flavor: str, alb_line: str) -> None:
+    _require_tools(*(("traefik", "envoy") if flavor == "traefik" else ("nginx", "envoy")))
     status, lines = run({"albFlavor": flavor, "routes": ["/status", "/headers"]})
     assert status == 0, "\n".join(lines)
-    assert len(checks(lines)) == 4 and all(" ok " in f" {line[11:15]} " for line in checks(lines)), "\n".join(lines)
-    assert any(line.startswith("configured nginx") and "verify on (depth 3)" in line for line in lines)
+    assert len(checks(lines)) == 4 and all(line.startswith("check      ok ") for line in checks(lines)), "\n".join(lines)
+    alb = "configured Traefik" if flavor == "traefik" else "configured nginx"
+    assert any(line.startswith(alb) and alb_line in line for line in lines), "\n".join(lines)
     assert any(line.startswith("configured Envoy") and "MUTUAL TLS, min TLSV1_2" in line for line in lines)
     assert lines[-1].startswith("stopped")
     assert not any("PRIVATE KEY" in line for line in lines)
