@@ -24,8 +24,8 @@ from unittest import mock
 
 from . import certs, dataplane, renderer, specs, standin_pki, verify
 from . import dataplane_conf as conf
+from .render import ROOT, RenderError, load_stack_config
 from .settings import ConfigError, Settings, parse_settings
-from .stack_config import StackConfigError, read_stack_config
 
 Print = Callable[[str], None]
 
@@ -185,8 +185,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        raw = read_stack_config(args.stack)
-    except StackConfigError as exc:
+        raw = load_stack_config(ROOT, args.stack)
+    except RenderError as exc:
         print(f"rehearse: {exc}")
         return 2
     try:

@@ -7,6 +7,6 @@ if [ ! -x .venv-test/bin/python ]; then
   "$PY" -m venv .venv-test
 fi
 .venv-test/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
-.venv-test/bin/python -m ruff check components tests bench
+.venv-test/bin/python -m ruff check components tests bench policy
 .venv-test/bin/python -m mypy --ignore-missing-imports components
 exec .venv-test/bin/python -m pytest -q -p no:cacheprovider tests "$@"

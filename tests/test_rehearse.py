@@ -102,4 +102,4 @@ def test_the_command_names_a_missing_stack() -> None:
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )
     assert proc.returncode == 2
-    assert "Pulumi.nosuchstack.yaml not found" in proc.stdout
+    assert "Pulumi.nosuchstack.yaml does not exist" in proc.stdout

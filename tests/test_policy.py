@@ -1,0 +1,457 @@
+"""The policy pack (policy/), without the Pulumi CLI: the program's own resources pass every policy
+for every ALB flavour, and each broken variant is caught by the policy that promises it.
+
+Three levels: the pure checks, the pulumi-policy ``ResourceValidationPolicy`` objects the pack
+is made of (called as the analyzer calls them), and the pack itself started the way
+``pulumi preview --policy-pack policy`` starts it, spoken to over its gRPC port.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import pytest
+import yaml
+from conftest import ALB_SECRET, CLUSTER, ROOT, standin
+from cryptography.x509.oid import ExtendedKeyUsageOID
+from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs
+from pulumi_policy.proxy import UNKNOWN_OBJECT_VALUE, UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
+
+from components import renderer, settings
+from tests import pki
+
+POLICY_DIR = ROOT / "policy"
+if str(POLICY_DIR) not in sys.path:
+    sys.path.insert(0, str(POLICY_DIR))
+
+import mtls_policies as mp  # noqa: E402
+
+GATEWAY = "kubernetes:networking.istio.io/v1:Gateway"
+INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
+CONFIGMAP = "kubernetes:core/v1:ConfigMap"
+SECRET = "kubernetes:core/v1:Secret"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+TRANSPORT = "kubernetes:traefik.io/v1alpha1:ServersTransport"
+PEM_KEY = pki.key_pem(pki.new_key())
+B64_KEY = base64.b64encode(PEM_KEY.encode()).decode()
+PEM_CERT = pki.self_signed_ca("Test Policy Root").cert_pem
+
+
+@dataclass
+class Outcome:
+    """What the pack's policies said about one resource."""
+
+    violations: list[tuple[str, str]] = field(default_factory=list)
+    unknown: list[tuple[str, str]] = field(default_factory=list)
+
+    def policies(self) -> set[str]:
+        return {name for name, _ in self.violations}
+
+
+def analyze(resource_type: str, props: dict[str, Any], config: Optional[dict[str, dict[str, Any]]] = None) -> Outcome:
+    """Run every policy of the pack on one resource, as the analyzer does (props behind the unknown proxy)."""
+    outcome = Outcome()
+    for policy in mp.policies():
+        args = ResourceValidationArgs(
+            resource_type,
+            unknown_checking_proxy(copy.deepcopy(props)),
+            f"urn:pulumi:dev::iks-alb-istio-mtls::{resource_type}::r",
+            "r",
+            PolicyResourceOptions(False, [], False, [], PolicyCustomTimeouts(0, 0, 0), []),
+            None,
+            (config or {}).get(policy.name),
+        )
+
+        def report(message: str, urn: Optional[str] = None, name: str = policy.name) -> None:
+            outcome.violations.append((name, message))
+
+        try:
+            policy.validate(args, report)
+        except UnknownValueError as exc:
+            outcome.unknown.append((policy.name, exc.message))
+    return outcome
+
+
+# --- the program's own resources ---------------------------------------------------------------
+
+CLIENT_ROOT = pki.self_signed_ca("Test Client Root", organization="Example Corp (test)")
+CLIENT_LEAF = CLIENT_ROOT.intermediate(
+    "Test Client Issuing CA", organization="Example Corp (test)",
+    ekus=[ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
+).issue_leaf(pki.ALB_SANS, client_auth=True)
+
+#: id -> (config, stand-in overrides, policy config); every ALB flavour, and the other axes.
+CONFIGS: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, dict[str, Any]]]] = {
+    **{f"flavor-{flavor}": ({"albFlavor": flavor}, {}, {}) for flavor in settings.ALB_FLAVORS},
+    **{f"flavor-{flavor}-v1beta1-vpc": (
+        {"albFlavor": flavor, "istioApiVersion": "networking.istio.io/v1beta1", "clusterType": "vpc",
+         "albTlsMode": "default-certificate"},
+        {"gateway_addresses": ["a1b2c3d4-us-south.lb.appdomain.cloud"]}, {}) for flavor in settings.ALB_FLAVORS},
+    "alb-client-certificate": (
+        {"clientCertSource": "alb", "trustedCaPem": CLIENT_ROOT.cert_pem},
+        {"secrets": {f"default/{ALB_SECRET}": {"tls.crt": CLIENT_LEAF.chain_pem, "tls.key": CLIENT_LEAF.key_pem}}}, {}),
+    "custom-gateway-selector-and-service": (
+        {"gatewaySelector": '{"istio": "public-gw"}', "gatewayService": "public-gw",
+         "gatewayDomain": "gw.example.com", "gatewaySecret": "gw-cert"},
+        {},
+        {mp.GATEWAY_POLICY: {"gatewaySelector": {"istio": "public-gw"}}, mp.ALB_POLICY: {"gatewayService": "public-gw"}},
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def renderings() -> dict[str, renderer.Rendering]:
+    out = {}
+    for case, (config, cluster, _) in CONFIGS.items():
+        rendering = renderer.render({"cluster": CLUSTER, **config}, standin(**cluster))
+        assert rendering.error is None, f"{case}: {rendering.error}"
+        out[case] = rendering
+    return out
+
+
+def registered(rendering: renderer.Rendering) -> Iterator[renderer.Registered]:
+    """What the engine would send the analyzer: every resource the program registers (reads excluded)."""
+    return (r for r in rendering.resources if r.custom and not r.read)
+
+
+@pytest.mark.parametrize("case", list(CONFIGS))
+def test_the_programs_resources_pass_every_policy(renderings: dict[str, renderer.Rendering], case: str) -> None:
+    policy_config = CONFIGS[case][2]
+    results = {f"{r.type} {r.name}": analyze(r.type, r.inputs, policy_config) for r in registered(renderings[case])}
+    assert {k: o.violations for k, o in results.items() if o.violations} == {}
+    assert {k: o.unknown for k, o in results.items() if o.unknown} == {}
+
+
+@pytest.mark.parametrize("case", list(CONFIGS))
+def test_the_policies_apply_to_the_programs_gateway_and_alb(renderings: dict[str, renderer.Rendering], case: str) -> None:
+    """The control for the test above: the checks ran on the objects they are about, not on nothing.
+
+    A new ALB flavour fails here until the pack knows it (an INGRESS_FLAVOURS or ALB_CHECKS entry).
+    """
+    config, _, policy_config = CONFIGS[case]
+    gateway_settings = mp.PolicySettings.from_config(policy_config.get(mp.GATEWAY_POLICY))
+    alb_settings = mp.PolicySettings.from_config(policy_config.get(mp.ALB_POLICY))
+    gateway_checked, alb_flavours = 0, set()
+    for r in registered(renderings[case]):
+        key = mp.group_kind(r.type)
+        if key in mp.GATEWAY_CHECKS:
+            gateway_checked += mp.GATEWAY_CHECKS[key](r.inputs, gateway_settings).applies
+        if key in mp.ALB_CHECKS:
+            found = mp.ALB_CHECKS[key](r.inputs, alb_settings)
+            if found.applies:
+                alb_flavours.add(found.detail)
+    assert gateway_checked == 1
+    assert alb_flavours == {config.get("albFlavor", "nginx")}
+
+
+def test_the_offline_render_passes_every_policy() -> None:
+    """The files a reviewer reads (placeholders and all) pass the same policies."""
+    from components import render
+
+    for flavor in settings.ALB_FLAVORS:
+        result = render.render_stack(ROOT, "dev", {"albFlavor": flavor})
+        for body in result.manifests:
+            api_group, _, version = body["apiVersion"].rpartition("/")
+            token = f"kubernetes:{api_group or 'core'}/{version}:{body['kind']}"
+            outcome = analyze(token, body)
+            assert outcome.violations == [] and outcome.unknown == [], (flavor, token, outcome)
+
+
+# --- broken variants, each caught ----------------------------------------------------------------
+
+
+def _inputs(renderings: dict[str, renderer.Rendering], case: str, token: str, name: Optional[str] = None) -> dict[str, Any]:
+    found = [r for r in registered(renderings[case]) if r.type == token
+             and (name is None or r.inputs["metadata"]["name"] == name)]
+    assert len(found) == 1, (case, token, name)
+    return copy.deepcopy(found[0].inputs)
+
+
+def _tls(p: dict[str, Any]) -> dict[str, Any]:
+    return p["spec"]["servers"][0]["tls"]  # type: ignore[no-any-return]
+
+
+def _ann(p: dict[str, Any]) -> dict[str, Any]:
+    return p["metadata"]["annotations"]  # type: ignore[no-any-return]
+
+
+def _second_server(p: dict[str, Any]) -> None:
+    p["spec"]["servers"].append({"port": {"number": 443, "name": "https-plain", "protocol": "HTTPS"},
+                                 "hosts": ["other.example.com"], "tls": {"mode": "SIMPLE", "credentialName": "x"}})
+
+
+NGINX = "nginx.ingress.kubernetes.io/"
+SSL_SERVICES = "ingress.bluemix.net/ssl-services"
+Mutation = Callable[[dict[str, Any]], Any]
+
+#: id -> (case, resource type, metadata.name or None, mutation, policy, words of the message).
+BROKEN: dict[str, tuple[str, str, Optional[str], Mutation, str, str]] = {
+    "gateway-simple": ("flavor-nginx", GATEWAY, None, lambda p: _tls(p).update(mode="SIMPLE"),
+                       mp.GATEWAY_POLICY, "spec.servers[0].tls.mode is 'SIMPLE': it must be 'MUTUAL'"),
+    "gateway-istio-mutual": ("flavor-nginx", GATEWAY, None, lambda p: _tls(p).update(mode="ISTIO_MUTUAL"),
+                             mp.GATEWAY_POLICY, "tls.mode is 'ISTIO_MUTUAL'"),
+    "gateway-optional-mutual": ("flavor-nginx", GATEWAY, None, lambda p: _tls(p).update(mode="OPTIONAL_MUTUAL"),
+                                mp.GATEWAY_POLICY, "tls.mode is 'OPTIONAL_MUTUAL'"),
+    "gateway-no-tls": ("flavor-nginx", GATEWAY, None, lambda p: p["spec"]["servers"][0].pop("tls"),
+                       mp.GATEWAY_POLICY, "spec.servers[0] (port 443) has no tls"),
+    "gateway-no-credential": ("flavor-nginx", GATEWAY, None, lambda p: _tls(p).pop("credentialName"),
+                              mp.GATEWAY_POLICY, "has no credentialName"),
+    "gateway-empty-credential": ("flavor-nginx", GATEWAY, None, lambda p: _tls(p).update(credentialName=""),
+                                 mp.GATEWAY_POLICY, "has no credentialName"),
+    "gateway-no-sans": ("flavor-nginx", GATEWAY, None, lambda p: _tls(p).pop("subjectAltNames"),
+                        mp.GATEWAY_POLICY, "subjectAltNames is empty"),
+    "gateway-empty-sans": ("flavor-nginx", GATEWAY, None, lambda p: _tls(p).update(subjectAltNames=[]),
+                           mp.GATEWAY_POLICY, "subjectAltNames is empty"),
+    "gateway-no-min-tls": ("flavor-nginx", GATEWAY, None, lambda p: _tls(p).pop("minProtocolVersion"),
+                           mp.GATEWAY_POLICY, "minProtocolVersion is not set"),
+    "gateway-tls-1-1": ("flavor-nginx", GATEWAY, None, lambda p: _tls(p).update(minProtocolVersion="TLSV1_1"),
+                        mp.GATEWAY_POLICY, "minProtocolVersion is 'TLSV1_1'"),
+    "gateway-tls-auto": ("flavor-nginx", GATEWAY, None, lambda p: _tls(p).update(minProtocolVersion="TLS_AUTO"),
+                         mp.GATEWAY_POLICY, "minProtocolVersion is 'TLS_AUTO'"),
+    "gateway-second-server-simple": ("flavor-nginx", GATEWAY, None, _second_server,
+                                     mp.GATEWAY_POLICY, "spec.servers[1].tls.mode is 'SIMPLE'"),
+    "gateway-port-as-string": ("flavor-nginx", GATEWAY, None,
+                               lambda p: (p["spec"]["servers"][0]["port"].update(number="443"), _tls(p).update(mode="SIMPLE")),
+                               mp.GATEWAY_POLICY, "tls.mode is 'SIMPLE'"),
+    "gateway-v1beta1-simple": ("flavor-nginx-v1beta1-vpc", GATEWAY.replace("/v1:", "/v1beta1:"), None,
+                               lambda p: _tls(p).update(mode="SIMPLE"), mp.GATEWAY_POLICY, "tls.mode is 'SIMPLE'"),
+    "gateway-empty-selector-simple": ("flavor-nginx", GATEWAY, None,
+                                      lambda p: (p["spec"].pop("selector"), _tls(p).update(mode="SIMPLE")),
+                                      mp.GATEWAY_POLICY, "tls.mode is 'SIMPLE'"),
+    "gateway-custom-selector-simple": ("custom-gateway-selector-and-service", GATEWAY, None,
+                                       lambda p: _tls(p).update(mode="SIMPLE"), mp.GATEWAY_POLICY, "tls.mode is 'SIMPLE'"),
+    "nginx-http-backend": ("flavor-nginx", INGRESS, None, lambda p: _ann(p).update({f"{NGINX}backend-protocol": "HTTP"}),
+                           mp.ALB_POLICY, f"annotation {NGINX}backend-protocol is 'HTTP': it must be 'HTTPS'"),
+    "nginx-no-backend-protocol": ("flavor-nginx", INGRESS, None, lambda p: _ann(p).pop(f"{NGINX}backend-protocol"),
+                                  mp.ALB_POLICY, f"{NGINX}backend-protocol is not set"),
+    "nginx-verify-off": ("flavor-nginx", INGRESS, None, lambda p: _ann(p).update({f"{NGINX}proxy-ssl-verify": "off"}),
+                         mp.ALB_POLICY, f"{NGINX}proxy-ssl-verify is 'off': it must be 'on'"),
+    "nginx-verify-true": ("flavor-nginx", INGRESS, None, lambda p: _ann(p).update({f"{NGINX}proxy-ssl-verify": "true"}),
+                          mp.ALB_POLICY, f"{NGINX}proxy-ssl-verify is 'true': it must be 'on'"),
+    "nginx-no-ssl-name": ("flavor-nginx", INGRESS, None, lambda p: _ann(p).pop(f"{NGINX}proxy-ssl-name"),
+                          mp.ALB_POLICY, f"{NGINX}proxy-ssl-name is missing or empty"),
+    "nginx-empty-ssl-name": ("flavor-nginx", INGRESS, None, lambda p: _ann(p).update({f"{NGINX}proxy-ssl-name": " "}),
+                             mp.ALB_POLICY, f"{NGINX}proxy-ssl-name is missing or empty"),
+    "nginx-no-sni": ("flavor-nginx", INGRESS, None, lambda p: _ann(p).update({f"{NGINX}proxy-ssl-server-name": "off"}),
+                     mp.ALB_POLICY, f"{NGINX}proxy-ssl-server-name is 'off': it must be 'on'"),
+    "nginx-no-client-cert": ("flavor-nginx", INGRESS, None, lambda p: _ann(p).pop(f"{NGINX}proxy-ssl-secret"),
+                             mp.ALB_POLICY, f"{NGINX}proxy-ssl-secret is missing or empty"),
+    "nginx-annotations-gone": ("flavor-nginx", INGRESS, None,
+                               lambda p: p["metadata"].update(annotations={"pulumi.com/skipAwait": "true"}),
+                               mp.ALB_POLICY, f"{NGINX}backend-protocol is not set"),
+    "unknown-flavour": ("flavor-nginx", INGRESS, None,
+                        lambda p: (p["metadata"].update(annotations={}), p["spec"].update(ingressClassName="haproxy")),
+                        mp.ALB_POLICY, "is of no ALB flavour this pack knows"),
+    "legacy-no-ssl-secret": ("flavor-ibm-legacy", INGRESS, None,
+                             lambda p: _ann(p).update({SSL_SERVICES: "ssl-service=istio-ingressgateway proxy-ssl-verify-depth=3"}),
+                             mp.ALB_POLICY, "names no ssl-secret for ssl-service=istio-ingressgateway"),
+    "legacy-empty-ssl-secret": ("flavor-ibm-legacy", INGRESS, None,
+                                lambda p: _ann(p).update({SSL_SERVICES: "ssl-service=istio-ingressgateway ssl-secret="}),
+                                mp.ALB_POLICY, "names no ssl-secret"),
+    "legacy-other-service": ("flavor-ibm-legacy", INGRESS, None,
+                             lambda p: _ann(p).update({SSL_SERVICES: "ssl-service=httpbin ssl-secret=alb-certs"}),
+                             mp.ALB_POLICY, "has no entry ssl-service=istio-ingressgateway"),
+    "legacy-no-ssl-services": ("flavor-ibm-legacy", INGRESS, None,
+                               lambda p: (_ann(p).pop(SSL_SERVICES), _ann(p).update({"ingress.bluemix.net/redirect-to-https": "True"})),
+                               mp.ALB_POLICY, f"annotation {SSL_SERVICES} is missing"),
+    "custom-service-verify-off": ("custom-gateway-selector-and-service", INGRESS, None,
+                                  lambda p: _ann(p).update({f"{NGINX}proxy-ssl-verify": "off"}),
+                                  mp.ALB_POLICY, "proxy-ssl-verify is 'off'"),
+    "configmap-key": ("flavor-nginx", CONFIGMAP, None, lambda p: p.update(data={"client.key": PEM_KEY}),
+                      mp.KEY_POLICY, "ConfigMap data key 'client.key' holds a PEM private key"),
+    "configmap-binary-key": ("flavor-nginx", CONFIGMAP, None,
+                             lambda p: p.update(binaryData={"k": B64_KEY}),
+                             mp.KEY_POLICY, "ConfigMap binaryData key 'k' holds a PEM private key"),
+    "annotation-key": ("flavor-nginx", INGRESS, None, lambda p: _ann(p).update({"example.com/key": PEM_KEY}),
+                       mp.KEY_POLICY, "annotation 'example.com/key' (metadata.annotations) holds a PEM private key"),
+    "annotation-base64-key": ("flavor-nginx", SECRET, "alb-certs",
+                              lambda p: p["metadata"].update(annotations={"example.com/key": B64_KEY}),
+                              mp.KEY_POLICY, "annotation 'example.com/key'"),
+    "annotation-embedded-base64-key": ("flavor-nginx", INGRESS, None,
+                                       lambda p: _ann(p).update({"example.com/cfg": f"key: {B64_KEY}"}),
+                                       mp.KEY_POLICY, "annotation 'example.com/cfg'"),
+    "label-key": ("flavor-nginx", SECRET, "alb-certs", lambda p: p["metadata"]["labels"].update(key=PEM_KEY),
+                  mp.KEY_POLICY, "label 'key' (metadata.labels) holds a PEM private key"),
+    "pod-template-annotation-key": ("flavor-nginx", DEPLOYMENT, None,
+                                    lambda p: p["spec"]["template"]["metadata"].update(annotations={"k": PEM_KEY}),
+                                    mp.KEY_POLICY, "(spec.template.metadata.annotations) holds a PEM private key"),
+}
+if "traefik" in settings.ALB_FLAVORS:
+    BROKEN.update({
+        "traefik-skip-verify": ("flavor-traefik", TRANSPORT, None, lambda p: p["spec"].update(insecureSkipVerify=True),
+                                mp.ALB_POLICY, "spec.insecureSkipVerify is true"),
+        "traefik-no-client-cert": ("flavor-traefik", TRANSPORT, None, lambda p: p["spec"].pop("certificatesSecrets"),
+                                   mp.ALB_POLICY, "spec.certificatesSecrets is missing or empty"),
+        "traefik-no-server-name": ("flavor-traefik", TRANSPORT, None, lambda p: p["spec"].update(serverName=""),
+                                   mp.ALB_POLICY, "spec.serverName is missing or empty"),
+        "traefik-tls-1-0": ("flavor-traefik", TRANSPORT, None, lambda p: p["spec"].update(minVersion="VersionTLS10"),
+                            mp.ALB_POLICY, "spec.minVersion is 'VersionTLS10'"),
+    })
+
+
+def _configmap() -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "istio-system"}, "data": {}}
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+def test_each_broken_variant_is_caught(renderings: dict[str, renderer.Rendering], case: str) -> None:
+    config_case, token, name, mutate, policy, words = BROKEN[case]
+    props = _configmap() if token == CONFIGMAP else _inputs(renderings, config_case, token, name)
+    assert analyze(token, props, CONFIGS[config_case][2]).violations == [], "the unbroken control must pass"
+    mutate(props)
+    outcome = analyze(token, props, CONFIGS[config_case][2])
+    assert outcome.policies() == {policy}, outcome.violations
+    assert any(words in message for _, message in outcome.violations), outcome.violations
+    assert not any(PEM_KEY.splitlines()[1] in message for _, message in outcome.violations), "never quote a key"
+
+
+# --- what the policies leave alone ---------------------------------------------------------------
+
+#: id -> (case, resource type, metadata.name, mutation): still no violation.
+ALLOWED: dict[str, tuple[str, str, Optional[str], Mutation]] = {
+    "key-in-a-secret": ("flavor-nginx", SECRET, "alb-certs", lambda p: p["stringData"].update({"extra.key": PEM_KEY})),
+    "certificate-in-a-configmap": ("flavor-nginx", CONFIGMAP, None, lambda p: p.update(data={"ca.crt": PEM_CERT})),
+    "gateway-for-another-workload": ("flavor-nginx", GATEWAY, None,
+                                     lambda p: (p["spec"].update(selector={"app": "egress"}), _tls(p).update(mode="SIMPLE"))),
+    "gateway-port-80-plain": ("flavor-nginx", GATEWAY, None,
+                              lambda p: p["spec"]["servers"].append({"port": {"number": 80, "name": "http", "protocol": "HTTP"},
+                                                                     "hosts": ["*"]})),
+    "gateway-tls-1-3": ("flavor-nginx", GATEWAY, None, lambda p: _tls(p).update(minProtocolVersion="TLSV1_3")),
+    "ingress-to-another-service": ("flavor-nginx", INGRESS, None,
+                                   lambda p: (p["metadata"].update(annotations={}),
+                                              [x["backend"]["service"].update(name="httpbin") for x in p["spec"]["rules"][0]["http"]["paths"]])),
+}
+
+
+@pytest.mark.parametrize("case", list(ALLOWED))
+def test_what_the_policies_leave_alone(renderings: dict[str, renderer.Rendering], case: str) -> None:
+    config_case, token, name, mutate = ALLOWED[case]
+    props = _configmap() if token == CONFIGMAP else _inputs(renderings, config_case, token, name)
+    mutate(props)
+    outcome = analyze(token, props)
+    assert outcome.violations == [] and outcome.unknown == []
+
+
+# --- preview: values not known yet ---------------------------------------------------------------
+
+
+def test_unknown_credential_is_reported_as_not_checkable(renderings: dict[str, renderer.Rendering]) -> None:
+    gateway = _inputs(renderings, "flavor-nginx", GATEWAY)
+    _tls(gateway)["credentialName"] = UNKNOWN_STRING_VALUE
+    outcome = analyze(GATEWAY, gateway)
+    assert outcome.violations == []
+    assert outcome.unknown == [(mp.GATEWAY_POLICY, "spec.servers[0].tls.credentialName can't be known during preview "
+                                                   "(`pulumi up` checks them)")]
+
+
+def test_a_whole_unknown_spec_is_not_checkable_and_not_a_pass(renderings: dict[str, renderer.Rendering]) -> None:
+    gateway = _inputs(renderings, "flavor-nginx", GATEWAY)
+    gateway["spec"] = UNKNOWN_OBJECT_VALUE
+    ingress = _inputs(renderings, "flavor-nginx", INGRESS)
+    ingress["metadata"]["annotations"] = UNKNOWN_OBJECT_VALUE
+    assert [p for p, _ in analyze(GATEWAY, gateway).unknown] == [mp.GATEWAY_POLICY]
+    assert sorted(p for p, _ in analyze(INGRESS, ingress).unknown) == [mp.ALB_POLICY, mp.KEY_POLICY]
+
+
+def test_what_is_known_is_still_checked_during_preview(renderings: dict[str, renderer.Rendering]) -> None:
+    gateway = _inputs(renderings, "flavor-nginx", GATEWAY)
+    _tls(gateway).update(credentialName=UNKNOWN_STRING_VALUE, mode="SIMPLE")
+    outcome = analyze(GATEWAY, gateway)
+    assert [m for _, m in outcome.violations] == ["spec.servers[0].tls.mode is 'SIMPLE': it must be 'MUTUAL', so the "
+                                                  "gateway demands the ALB's client certificate"]
+    ingress = _inputs(renderings, "flavor-nginx", INGRESS)
+    _ann(ingress).update({f"{NGINX}proxy-ssl-name": UNKNOWN_STRING_VALUE, f"{NGINX}proxy-ssl-verify": "off"})
+    assert [p for p, _ in analyze(INGRESS, ingress).violations] == [mp.ALB_POLICY]
+
+
+def test_parse_ssl_services() -> None:
+    assert mp.parse_ssl_services("ssl-service=a ssl-secret=b; ssl-service=c proxy-ssl-name=x.example.com") == [
+        {"ssl-service": "a", "ssl-secret": "b"}, {"ssl-service": "c", "proxy-ssl-name": "x.example.com"}]
+
+
+# --- the pack as the CLI runs it -----------------------------------------------------------------
+
+
+def test_pack_files() -> None:
+    project = yaml.safe_load((POLICY_DIR / "PulumiPolicy.yaml").read_text())
+    assert project["runtime"] == {"name": "python", "options": {"virtualenv": "venv"}}
+    requirements = (POLICY_DIR / "requirements.txt").read_text()
+    assert "pulumi-policy" in requirements
+    main = (POLICY_DIR / "__main__.py").read_text()
+    assert "PolicyPack(" in main and "policies=policies()" in main
+    names = [p.name for p in mp.policies()]
+    assert names == [mp.GATEWAY_POLICY, mp.ALB_POLICY, mp.KEY_POLICY] and len(set(names)) == 3
+
+
+def test_the_policy_module_stands_alone() -> None:
+    """The pack runs in its own virtualenv, where the project's components are not installed."""
+    code = "import sys, mtls_policies; assert not [m for m in sys.modules if m.startswith('components')]"
+    subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, '.'); {code}"], cwd=POLICY_DIR, check=True)
+
+
+@pytest.fixture(scope="module")
+def pack() -> Iterator[Any]:
+    """The pack started as the CLI starts it (``python -m pulumi.policy <engine> policy``), on loopback."""
+    import grpc
+    from pulumi.runtime.proto import analyzer_pb2_grpc
+
+    proc = subprocess.Popen(
+        [sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:1", str(POLICY_DIR)],
+        cwd=POLICY_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        port = (proc.stdout.readline() if proc.stdout else "").strip()
+        assert port.isdigit(), f"the pack printed no port: {port!r} {proc.stderr.read() if proc.stderr else ''}"
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            yield analyzer_pb2_grpc.AnalyzerStub(channel)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _request(r: renderer.Registered | None, token: str = "", props: Optional[dict[str, Any]] = None) -> Any:
+    from google.protobuf import json_format, struct_pb2
+    from pulumi.runtime.proto import analyzer_pb2
+
+    struct = struct_pb2.Struct()
+    json_format.ParseDict(props if props is not None else (r.inputs if r else {}), struct)
+    token = token or (r.type if r else "")
+    return analyzer_pb2.AnalyzeRequest(type=token, properties=struct, urn=f"urn:pulumi:dev::p::{token}::r", name="r")
+
+
+def test_the_running_pack_lists_its_mandatory_policies(pack: Any) -> None:
+    from google.protobuf import empty_pb2
+    from pulumi.runtime.proto import analyzer_pb2
+
+    info = pack.GetAnalyzerInfo(empty_pb2.Empty(), timeout=30)
+    assert info.name == mp.PACK_NAME
+    assert [(p.name, p.enforcementLevel) for p in info.policies] == [
+        (name, analyzer_pb2.MANDATORY) for name in (mp.GATEWAY_POLICY, mp.ALB_POLICY, mp.KEY_POLICY)]
+
+
+def test_the_running_pack_passes_the_program_and_catches_a_broken_gateway(
+    pack: Any, renderings: dict[str, renderer.Rendering]
+) -> None:
+    from pulumi.runtime.proto import analyzer_pb2
+
+    for r in registered(renderings["flavor-nginx"]):
+        assert list(pack.Analyze(_request(r), timeout=30).diagnostics) == [], r.name
+    gateway = _inputs(renderings, "flavor-nginx", GATEWAY)
+    _tls(gateway).update(mode="SIMPLE")
+    (diagnostic,) = pack.Analyze(_request(None, GATEWAY, gateway), timeout=30).diagnostics
+    assert diagnostic.policyName == mp.GATEWAY_POLICY and diagnostic.enforcementLevel == analyzer_pb2.MANDATORY
+    assert "tls.mode is 'SIMPLE'" in diagnostic.message
+    _tls(gateway).update(mode="MUTUAL", credentialName=UNKNOWN_STRING_VALUE)
+    (diagnostic,) = pack.Analyze(_request(None, GATEWAY, gateway), timeout=30).diagnostics
+    assert diagnostic.enforcementLevel == analyzer_pb2.ADVISORY
+    assert "can't run policy 'istio-gateway-mutual-tls'" in diagnostic.message and "credentialName" in diagnostic.message

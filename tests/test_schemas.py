@@ -1,0 +1,313 @@
+"""Schema conformance: every object the program emits, for each test configuration, validates
+against the official Kubernetes schemas of every minor from 1.28 to the newest kubernetes-validate
+ships (strict), and every custom resource against the CRD of the apiVersion it uses (unknown fields
+rejected: the API server would silently drop a misspelt ``credentialName``).
+
+The CRDs are read in place from ``shared/reference`` beside the checkout (never copied into the
+project; ``SHARED_REFERENCE_DIR`` overrides).  Without it the CRD tests skip, except with
+``CI=true``, where they fail.  A new CRD-backed kind is one line in :data:`CRD_FILES`.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import ALB_SECRET, CLUSTER, ROOT, standin
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from components import manifests, renderer, settings
+from tests import pki
+
+_CANDIDATES = [ROOT.parent / "shared" / "reference", Path("/work/shared/reference")]
+REFERENCE = Path(
+    os.environ.get("SHARED_REFERENCE_DIR", "") or next((p for p in _CANDIDATES if p.is_dir()), _CANDIDATES[0])
+)
+#: API group -> its CRD file under shared/reference.
+CRD_FILES: dict[str, str] = {
+    "networking.istio.io": "istio/crd-all.gen-1.30.3.yaml",
+    "traefik.io": "traefik/traefik.io_serverstransports.yaml",
+}
+
+
+def crd_catalog() -> manifests.CrdCatalog:
+    """The catalogued CRDs, or a clean skip (a failure with CI=true) when the reference is absent."""
+    missing = [REFERENCE / f for f in CRD_FILES.values() if not (REFERENCE / f).is_file()]
+    if missing:
+        names = ", ".join(str(m) for m in missing)
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{names} missing, and CI=true requires the reference CRDs")
+        pytest.skip(f"{names} not here (shared/reference is laid beside the checkout in CI)")
+    return _load_catalog()
+
+
+@functools.lru_cache(maxsize=1)
+def _load_catalog() -> manifests.CrdCatalog:
+    return manifests.CrdCatalog.from_files(REFERENCE / f for f in CRD_FILES.values())
+
+
+VERSIONS = manifests.k8s_versions()
+_BUILTIN_CACHE: dict[str, list[str]] = {}
+
+
+def builtin_problems(manifest: dict[str, Any]) -> list[str]:
+    """Strict problems in every Kubernetes minor, each distinct object validated once per session."""
+    key = json.dumps(manifest, sort_keys=True)
+    if key not in _BUILTIN_CACHE:
+        _BUILTIN_CACHE[key] = manifests.SchemaBook(VERSIONS).problems(manifest)
+    return _BUILTIN_CACHE[key]
+
+
+# --- the configurations -------------------------------------------------------------------------
+
+CLIENT_ROOT = pki.self_signed_ca("Test Client Root", organization="Example Corp (test)")
+CLIENT_LEAF = CLIENT_ROOT.intermediate(
+    "Test Client Issuing CA", organization="Example Corp (test)",
+    ekus=[ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
+).issue_leaf(pki.ALB_SANS, client_auth=True)
+VPC_LB = "a1b2c3d4-us-south.lb.appdomain.cloud"
+
+#: id -> (config overrides as the CLI passes them, stand-in cluster overrides).
+CONFIGS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    **{f"flavor-{flavor}": ({"albFlavor": flavor}, {}) for flavor in settings.ALB_FLAVORS},
+    "vpc-default-certificate-v1beta1-routes": (
+        {"clusterType": "vpc", "albTlsMode": "default-certificate", "istioApiVersion": "networking.istio.io/v1beta1",
+         "routes": '["/status", "/headers/", "/"]'},
+        {"gateway_addresses": [VPC_LB]},
+    ),
+    "ibm-legacy-multizone-v1beta1": (
+        {"albFlavor": "ibm-legacy", "istioApiVersion": "networking.istio.io/v1beta1"},
+        {"gateway_addresses": ["169.46.7.10", "169.62.1.4"]},
+    ),
+    "existing-gateway-domain-no-httpbin": (
+        {"gatewayDomain": "gw.example.com", "gatewaySecret": "gw-cert", "albSecretNamespace": "istio-system",
+         "deployHttpbin": "false", "appNamespace": "apps",
+         "gatewaySelector": '{"istio": "ingressgateway", "app": "istio-ingressgateway"}'},
+        {},
+    ),
+    "alb-client-certificate": (
+        {"clientCertSource": "alb", "trustedCaPem": CLIENT_ROOT.cert_pem},
+        {"secrets": {f"default/{ALB_SECRET}": {"tls.crt": CLIENT_LEAF.chain_pem, "tls.key": CLIENT_LEAF.key_pem}}},
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def renderings() -> dict[str, renderer.Rendering]:
+    """One rendering per configuration, shared by every test here (a run takes ~0.1-1 s)."""
+    out = {}
+    for case, (config, cluster) in CONFIGS.items():
+        rendering = renderer.render({"cluster": CLUSTER, **config}, standin(**cluster))
+        assert rendering.error is None, f"{case}: {rendering.error}"
+        out[case] = rendering
+    return out
+
+
+# --- the program's objects -----------------------------------------------------------------------
+
+
+def test_versions_are_every_minor_from_1_28_to_the_newest() -> None:
+    minors = [int(v.split(".")[1]) for v in VERSIONS]
+    assert VERSIONS[0] == "1.28"
+    assert minors == list(range(28, minors[-1] + 1)), "no minor skipped"
+    assert minors[-1] >= 33, f"kubernetes-validate ships only up to {VERSIONS[-1]}: upgrade it"
+
+
+@pytest.mark.parametrize("case", list(CONFIGS))
+def test_builtin_objects_validate_strictly_in_every_version(renderings: dict[str, renderer.Rendering], case: str) -> None:
+    objects = [m for m in renderings[case].manifests() if not manifests.is_custom(m)]
+    kinds = {m["kind"] for m in objects}
+    assert {"Namespace", "Secret", "Ingress"} <= kinds, kinds
+    problems = {f"{m['kind']} {m['metadata'].get('name')}": builtin_problems(m) for m in objects}
+    assert {k: v for k, v in problems.items() if v} == {}
+
+
+@pytest.mark.parametrize("case", list(CONFIGS))
+def test_custom_resources_validate_against_the_crd_of_their_version(
+    renderings: dict[str, renderer.Rendering], case: str
+) -> None:
+    catalog = crd_catalog()
+    custom = [m for m in renderings[case].manifests() if manifests.is_custom(m)]
+    istio = [m for m in custom if manifests.api_group(m["apiVersion"]) == "networking.istio.io"]
+    expected_version = CONFIGS[case][0].get("istioApiVersion", "networking.istio.io/v1")
+    assert sorted(m["kind"] for m in istio) == ["Gateway", "VirtualService"]
+    assert {m["apiVersion"] for m in istio} == {expected_version}
+    problems = {
+        f"{m['kind']} {m['metadata'].get('name')}": catalog.problems(m, metadata_version=VERSIONS[-1]) for m in custom
+    }
+    assert {k: v for k, v in problems.items() if v} == {}
+
+
+def test_every_custom_group_the_program_uses_has_a_crd_file(renderings: dict[str, renderer.Rendering]) -> None:
+    groups = {manifests.api_group(m["apiVersion"]) for r in renderings.values() for m in r.manifests() if manifests.is_custom(m)}
+    assert "networking.istio.io" in groups
+    assert groups <= set(CRD_FILES), f"add the CRD of {sorted(groups - set(CRD_FILES))} to CRD_FILES"
+
+
+# --- the checks can fail -------------------------------------------------------------------------
+
+
+def _default(renderings: dict[str, renderer.Rendering], kind: str) -> dict[str, Any]:
+    found = [m for m in renderings["flavor-nginx"].manifests()
+             if m["kind"] == kind and (kind != "Secret" or m["metadata"]["name"] == "alb-certs")]
+    assert len(found) == 1
+    return copy.deepcopy(found[0])
+
+
+def test_unknown_field_in_a_builtin_object_is_refused_in_every_version(renderings: dict[str, renderer.Rendering]) -> None:
+    ingress = _default(renderings, "Ingress")
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    backend["port"] = {"nmber": 443}
+    problems = manifests.SchemaBook(VERSIONS).problems(ingress)
+    assert len(problems) == len(VERSIONS)
+    assert all("'nmber' was unexpected" in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("kind", "mutate", "expected"),
+    [
+        ("Namespace", lambda m: m["metadata"].update(lables={"a": "b"}), "'lables' was unexpected"),
+        ("Deployment", lambda m: m["spec"].update(replicas="1"), "'1' is not of type 'integer'"),
+        ("Secret", lambda m: m.update(stringdata={"a": "b"}), "'stringdata' was unexpected"),
+        ("Ingress", lambda m: m["spec"]["tls"][0].update(secret="x"), "'secret' was unexpected"),
+    ],
+)
+def test_builtin_schema_catches(renderings: dict[str, renderer.Rendering], kind: str, mutate: Any, expected: str) -> None:
+    manifest = _default(renderings, kind)
+    assert manifests.builtin_problems(manifest, VERSIONS[-1]) == []
+    mutate(manifest)
+    problems = manifests.builtin_problems(manifest, VERSIONS[-1])
+    assert problems and expected in problems[0], problems
+
+
+def _tls(m: dict[str, Any]) -> dict[str, Any]:
+    return m["spec"]["servers"][0]["tls"]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("kind", "mutate", "expected"),
+    [
+        ("Gateway", lambda m: _tls(m).update(credentialNmae=_tls(m).pop("credentialName")),
+         "spec.servers[0].tls: Additional properties are not allowed ('credentialNmae' was unexpected)"),
+        ("Gateway", lambda m: _tls(m).update(mode="MUTAL"), "spec.servers[0].tls.mode: 'MUTAL' is not one of"),
+        ("Gateway", lambda m: _tls(m).update(credentialNames=["other"]),
+         "only one of credentialName or credentialNames can be set"),
+        ("Gateway", lambda m: m["spec"]["servers"][0]["port"].update(number="443"), "'443' is not of type 'integer'"),
+        ("Gateway", lambda m: m.update(specs={}), "(root): Additional properties are not allowed ('specs' was unexpected)"),
+        ("Gateway", lambda m: m["metadata"].update(lables={}), "metadata: Additional properties are not allowed ('lables'"),
+        ("Gateway", lambda m: m.update(apiVersion="networking.istio.io/v2"), "no CRD in the catalog defines Gateway in networking.istio.io/v2"),
+        ("VirtualService", lambda m: m["spec"]["http"][0].update(timeout="0.5ms"), "timeout: must be a valid duration greater than 1ms"),
+        ("VirtualService", lambda m: m["spec"]["http"][0].update(timout="5s"), "('timout' was unexpected)"),
+    ],
+)
+def test_crd_schema_catches(renderings: dict[str, renderer.Rendering], kind: str, mutate: Any, expected: str) -> None:
+    catalog = crd_catalog()
+    manifest = _default(renderings, kind)
+    assert catalog.problems(manifest, metadata_version=VERSIONS[-1]) == []
+    mutate(manifest)
+    problems = catalog.problems(manifest, metadata_version=VERSIONS[-1])
+    assert any(expected in p for p in problems), problems
+
+
+def test_a_valid_timeout_passes_the_cel_rule(renderings: dict[str, renderer.Rendering]) -> None:
+    catalog = crd_catalog()
+    manifest = _default(renderings, "VirtualService")
+    manifest["spec"]["http"][0]["timeout"] = "1.5s"
+    assert catalog.problems(manifest, metadata_version=VERSIONS[-1]) == []
+
+
+TRANSPORT = {
+    "apiVersion": "traefik.io/v1alpha1",
+    "kind": "ServersTransport",
+    "metadata": {"name": "gw", "namespace": "istio-system"},
+    "spec": {"serverName": "gw.example.com", "rootCAs": [{"secret": "alb-certs"}], "certificatesSecrets": ["alb-certs"],
+             "minVersion": "VersionTLS12", "maxVersion": "VersionTLS13", "insecureSkipVerify": False},
+}
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda s: s.update(serverNmae="x"), "('serverNmae' was unexpected)"),
+        (lambda s: s["rootCAs"][0].update(configMap="ca"), "(CEL: !has(self.secret) || !has(self.configMap))"),
+        (lambda s: s.update(insecureSkipVerify="false"), "'false' is not of type 'boolean'"),
+    ],
+)
+def test_the_catalog_is_generic_over_crd_files(mutate: Any, expected: str) -> None:
+    """The Traefik CRD works through the same lookup as Istio's: a new kind is a CRD file."""
+    catalog = crd_catalog()
+    transport = copy.deepcopy(TRANSPORT)
+    assert catalog.problems(transport, metadata_version=VERSIONS[-1]) == []
+    mutate(transport["spec"])
+    problems = catalog.problems(transport, metadata_version=VERSIONS[-1])
+    assert any(expected in p for p in problems), problems
+
+
+# --- the strict conversion itself (no reference needed) ------------------------------------------
+
+_CRD = {
+    "kind": "CustomResourceDefinition",
+    "spec": {
+        "group": "example.com",
+        "names": {"kind": "Widget"},
+        "versions": [
+            {"name": "v1", "served": True, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {
+                "type": "object",
+                "properties": {
+                    "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                    "maybe": {"type": "string", "nullable": True},
+                    "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "size": {"type": "string", "x-kubernetes-validations": [{"rule": "self.size() > 1"}]},
+                },
+            }}}}},
+            {"name": "v0", "served": False, "schema": {"openAPIV3Schema": {"type": "object"}}},
+        ],
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ({"free": {"anything": {"goes": 1}}, "maybe": None, "labels": {"a": "b"}}, []),
+        ({"extra": 1}, ["('extra' was unexpected)"]),
+        ({"labels": {"a": 1}}, ["1 is not of type 'string'"]),
+        ({"size": "xx"}, ["cannot evaluate the CEL rule 'self.size() > 1' offline"]),
+    ],
+)
+def test_strict_conversion(spec: dict[str, Any], expected: list[str]) -> None:
+    catalog = manifests.CrdCatalog()
+    catalog.add(_CRD, source="test")
+    widget = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": spec}
+    problems = catalog.problems(widget, metadata_version=VERSIONS[-1])
+    assert len(problems) == len(expected) and all(e in p for e, p in zip(expected, problems)), problems
+
+
+def test_a_version_that_is_not_served_is_refused() -> None:
+    catalog = manifests.CrdCatalog()
+    catalog.add(_CRD, source="test")
+    problems = catalog.problems({"apiVersion": "example.com/v0", "kind": "Widget", "metadata": {"name": "w"}},
+                                metadata_version=VERSIONS[-1])
+    assert problems == ["test example.com/v0 Widget: this version is not served"]
+
+
+@pytest.mark.parametrize(
+    ("rule", "value", "expected"),
+    [
+        ("(has(self.a) ? 1 : 0) + (has(self.b) ? 1 : 0) <= 1", {"a": 1}, True),
+        ("(has(self.a) ? 1 : 0) + (has(self.b) ? 1 : 0) <= 1", {"a": 1, "b": 2}, False),
+        ("!has(self.a) || !has(self.b)", {"b": 1}, True),
+        ("!has(self.a) || !has(self.b)", {"a": 1, "b": 2}, False),
+        ("duration(self) >= duration('1ms')", "1m30s", True),
+        ("duration(self) >= duration('1ms')", "900us", False),
+        ("duration(self) >= duration('1ms')", "soon", False),
+        ("self.size() > 1", "xx", None),
+    ],
+)
+def test_cel_rules_evaluated_offline(rule: str, value: Any, expected: bool | None) -> None:
+    assert manifests.evaluate_cel(rule, value) is expected
