@@ -26,7 +26,7 @@ import pulumi
 import pulumi_command as command
 import pulumi_kubernetes as k8s
 
-from . import ibmcloud, specs
+from . import deferred, ibmcloud, specs
 from .settings import Settings
 
 
@@ -69,12 +69,14 @@ class AlbIngress(pulumi.ComponentResource):
         )
         host = specs.alb_host(alb_domain)
         tls_secret_name, tls_waits = self._tls_secret(name, settings, alb_secret)
-        annotations = gateway_domain.apply(
-            lambda domain: specs.ingress_annotations(
+        # Only the values still pending stay unknown in a preview (see deferred.py).
+        pending = deferred.Deferred()
+        annotations = pending.resolve(
+            specs.ingress_annotations(
                 flavor=settings.alb_flavor,
                 gateway_namespace=ns,
                 gateway_service=settings.gateway_service,
-                gateway_domain=domain,
+                gateway_domain=pending.text(gateway_domain),
             )
         )
         backend_waits: list[pulumi.Resource] = []
@@ -89,13 +91,13 @@ class AlbIngress(pulumi.ComponentResource):
                 "labels": specs.labels("alb"),
                 "annotations": annotations,
             },
-            spec=cast(Any, pulumi.Output.from_input(tls_secret_name)).apply(
-                lambda secret_name: specs.ingress_spec(
+            spec=pending.resolve(
+                specs.ingress_spec(
                     ingress_class_name=settings.ingress_class_name,
                     host=host,
                     routes=settings.routes,
                     gateway_service=backend_service,
-                    tls_secret_name=secret_name,
+                    tls_secret_name=pending.text(tls_secret_name) if tls_secret_name is not None else None,
                 )
             ),
             opts=pulumi.ResourceOptions(
@@ -114,6 +116,7 @@ class AlbIngress(pulumi.ComponentResource):
     ) -> list[pulumi.Resource]:
         """The ServersTransport (client cert, CA, server name) and the Service it is bound to."""
         ns = settings.gateway_namespace
+        transport = deferred.Deferred()
         # The spec waits for the registration through gateway_domain; alb-certs, which it
         # reads, and the Gateway (wait_for) are explicit.
         self.servers_transport = k8s.apiextensions.CustomResource(
@@ -121,7 +124,7 @@ class AlbIngress(pulumi.ComponentResource):
             api_version=specs.TRAEFIK_API_VERSION,
             kind="ServersTransport",
             metadata={"name": specs.SERVERS_TRANSPORT_NAME, "namespace": ns, "labels": specs.labels("alb")},
-            spec=gateway_domain.apply(lambda domain: specs.servers_transport_spec(gateway_domain=domain)),
+            spec=transport.resolve(specs.servers_transport_spec(gateway_domain=transport.text(gateway_domain))),
             opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.secret, *wait_for]),
         )
         # A ClusterIP Service with a selector: the provider's await (endpoints exist) then also

@@ -13,7 +13,7 @@ from typing import Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from . import specs
+from . import deferred, specs
 from .settings import Settings
 
 
@@ -49,9 +49,14 @@ class MeshGateway(pulumi.ComponentResource):
             string_data={"ca.crt": trusted_client_ca_pem},
             opts=pulumi.ResourceOptions(parent=self, provider=provider),
         )
-        spec = pulumi.Output.all(hosts, gateway_secret, pinned_sans).apply(
-            lambda args: specs.gateway_spec(
-                selector=settings.gateway_selector, hosts=args[0], credential_name=args[1], client_sans=args[2]
+        # Only the values still pending stay unknown in a preview (see deferred.py).
+        pending = deferred.Deferred()
+        spec = pending.resolve(
+            specs.gateway_spec(
+                selector=settings.gateway_selector,
+                hosts=pending.items(hosts),
+                credential_name=pending.text(gateway_secret),
+                client_sans=pending.items(pinned_sans),
             )
         )
         self.gateway = k8s.apiextensions.CustomResource(
@@ -62,9 +67,9 @@ class MeshGateway(pulumi.ComponentResource):
             spec=spec,
             opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.cacert_secret, *wait_for]),
         )
-        vs_spec = hosts.apply(
-            lambda h: specs.virtual_service_spec(
-                hosts=h,
+        vs_spec = pending.resolve(
+            specs.virtual_service_spec(
+                hosts=pending.items(hosts),
                 gateway_ref=f"{ns}/{specs.GATEWAY_NAME}",
                 routes=settings.routes,
                 app_namespace=settings.app_namespace,

@@ -204,8 +204,15 @@ class _Monitor(pulumi_mocks.MockMonitor):
         return self._record(request, super().ReadResource(request), read=True)
 
 
+#: How a value not known yet (``pulumi preview``) appears in a recording: the engine's own
+#: marker for an unknown string, which the policy pack's analyzer also understands.
+UNKNOWN: str = rpc.UNKNOWN
+
+
 def _plain(value: Any) -> Any:
-    """Drop Pulumi's secret wrappers so assertions see plain values."""
+    """Drop Pulumi's secret wrappers so assertions see plain values; unknowns become UNKNOWN."""
+    if isinstance(value, pulumi.output.Unknown):
+        return UNKNOWN
     if isinstance(value, dict):
         if value.get(_SIG_KEY) == _SECRET_SIG:
             return _plain(value.get("value"))
@@ -216,11 +223,14 @@ def _plain(value: Any) -> Any:
 
 
 class _Mocks(pulumi_mocks.Mocks):
-    def __init__(self, cluster: ClusterStandIn) -> None:
+    def __init__(self, cluster: ClusterStandIn, *, preview: bool = False) -> None:
         self.cluster = cluster
+        self.preview = preview
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[Optional[str], dict[str, Any]]:
         inputs = _plain(args.inputs)  # mocks see secrets still wrapped
+        if self.preview and not args.resource_id:
+            return self._planned(args.typ, inputs)
         if args.typ in tls_standin.HANDLERS:
             return f"{args.name}-id", tls_standin.HANDLERS[args.typ](inputs)
         if args.resource_id:  # a read of something that exists in the cluster
@@ -228,6 +238,16 @@ class _Mocks(pulumi_mocks.Mocks):
         if args.typ == "command:local:Command":
             return f"{args.name}-id", {**inputs, "stdout": self.cluster.command_stdout(str(inputs["create"])), "stderr": ""}
         return f"{args.name}-id", inputs
+
+    def _planned(self, typ: str, inputs: dict[str, Any]) -> tuple[Optional[str], dict[str, Any]]:
+        """A first ``pulumi preview``: nothing exists yet, so what a provider computes is unknown
+        (the nlb-dns Command's stdout, every key and certificate pulumi-tls would make)."""
+        outputs = dict(inputs)
+        if typ == "command:local:Command":
+            outputs.update(stdout=UNKNOWN, stderr=UNKNOWN)
+        elif typ in tls_standin.HANDLERS:
+            outputs.update({key: UNKNOWN for key in tls_standin.COMPUTED[typ]})
+        return None, outputs
 
     def _read(self, typ: str, ref: str) -> dict[str, Any]:
         namespace, _, name = ref.partition("/")
@@ -274,20 +294,22 @@ def render(
     *,
     stack: str = "dev",
     program: Optional[Callable[[Callable[[str], ibmcloud.AlbInfo]], None]] = None,
+    preview: bool = False,
 ) -> Rendering:
     """Run the program with ``config`` (keys without the project prefix) against ``cluster``.
 
     Config values are passed as the CLI passes them: strings, objects and lists JSON-encoded.
     Errors the program raises are returned in :attr:`Rendering.error`, not raised, so a test
-    can also check what was (not) registered before the failure.
+    can also check what was (not) registered before the failure.  ``preview=True`` runs it as a
+    stack's first ``pulumi preview``: computed outputs are unknown and recorded as :data:`UNKNOWN`.
     """
     from .program import run
 
-    mocks = _Mocks(cluster)
+    mocks = _Mocks(cluster, preview=preview)
     monitor = _Monitor(mocks)
     logs = _LogCollector()
     runtime_settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=logs)  # type: ignore[arg-type]
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor, logger=logs)  # type: ignore[arg-type]
     pulumi.runtime.set_all_config({f"{PROJECT}:{k}": _encode(v) for k, v in config.items()})
     runtime_settings.SETTINGS.rpc_manager.clear()
     runtime_settings.SETTINGS.outputs.clear()

@@ -150,6 +150,14 @@ def locally_signed_cert(inputs: Mapping[str, Any], now: dt.datetime | None = Non
 
 
 #: Mock answers by Pulumi type token.
+#: What each resource computes (unknown in a first ``pulumi preview``).
+COMPUTED: Final[dict[str, tuple[str, ...]]] = {
+    "tls:index/privateKey:PrivateKey": ("privateKeyPem", "publicKeyPem"),
+    "tls:index/selfSignedCert:SelfSignedCert": ("certPem", "validityStartTime", "validityEndTime", "readyForRenewal"),
+    "tls:index/certRequest:CertRequest": ("certRequestPem",),
+    "tls:index/locallySignedCert:LocallySignedCert": ("certPem", "validityStartTime", "validityEndTime", "readyForRenewal"),
+}
+
 HANDLERS: Final[dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]]] = {
     "tls:index/privateKey:PrivateKey": private_key,
     "tls:index/selfSignedCert:SelfSignedCert": self_signed_cert,
