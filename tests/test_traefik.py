@@ -18,6 +18,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from components import certs, renderer, settings, specs, traefik_conf
 from tests import pki
+from tests.test_program import _strings
 
 SECRET = "kubernetes:core/v1:Secret"
 SERVICE = "kubernetes:core/v1:Service"
@@ -341,14 +342,6 @@ def _alb_source(render: Render, issued: pki.Issued, trusted: str) -> renderer.Re
     return render({"albFlavor": "traefik", "clientCertSource": "alb", "trustedCaPem": trusted}, standin(secrets=secrets))
 
 
-def _strings(value: Any, path: str = "") -> list[tuple[str, str]]:
-    if isinstance(value, str):
-        return [(path, value)]
-    if isinstance(value, dict):
-        return [s for k, v in value.items() for s in _strings(v, f"{path}.{k}" if path else k)]
-    if isinstance(value, list):
-        return [s for i, v in enumerate(value) for s in _strings(v, f"{path}[{i}]")]
-    return []
 
 
 @pytest.mark.parametrize("source", ["private-ca", "alb"])
