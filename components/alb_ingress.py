@@ -20,7 +20,7 @@ something that does not exist yet (and ``destroy`` removes them the other way ro
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Optional, cast
+from typing import Any, Optional, Union, cast
 
 import pulumi
 import pulumi_command as command
@@ -52,6 +52,7 @@ class AlbIngress(pulumi.ComponentResource):
         trusted_ca_pem: str,
         wait_for: Sequence[pulumi.Resource],
         provider: k8s.Provider,
+        gateway_https_target_port: Optional[pulumi.Input[Union[int, str]]] = None,
         opts: Optional[pulumi.ResourceOptions] = None,
     ) -> None:
         super().__init__("iks-alb-istio-mtls:index:AlbIngress", name, None, opts)
@@ -81,7 +82,9 @@ class AlbIngress(pulumi.ComponentResource):
         )
         backend_waits: list[pulumi.Resource] = []
         if settings.alb_flavor == "traefik":
-            backend_waits = self._traefik_backend(name, settings, gateway_domain, wait_for, provider)
+            backend_waits = self._traefik_backend(
+                name, settings, gateway_domain, gateway_https_target_port or specs.GATEWAY_HTTPS_TARGET_PORT, wait_for, provider
+            )
         backend_service = specs.ingress_backend_service(settings.alb_flavor, settings.gateway_service)
         self.ingress = k8s.networking.v1.Ingress(
             f"{name}-ingress",
@@ -111,6 +114,7 @@ class AlbIngress(pulumi.ComponentResource):
         name: str,
         settings: Settings,
         gateway_domain: pulumi.Output[str],
+        https_target_port: pulumi.Input[Union[int, str]],
         wait_for: Sequence[pulumi.Resource],
         provider: k8s.Provider,
     ) -> list[pulumi.Resource]:
@@ -127,6 +131,7 @@ class AlbIngress(pulumi.ComponentResource):
             spec=transport.resolve(specs.servers_transport_spec(gateway_domain=transport.text(gateway_domain))),
             opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.secret, *wait_for]),
         )
+        pending = deferred.Deferred()
         # A ClusterIP Service with a selector: the provider's await (endpoints exist) then also
         # proves that gatewaySelector finds the gateway pods.
         self.gateway_service = k8s.core.v1.Service(
@@ -137,7 +142,7 @@ class AlbIngress(pulumi.ComponentResource):
                 "labels": specs.labels("alb"),
                 "annotations": specs.traefik_service_annotations(ns),
             },
-            spec=cast(Any, specs.traefik_gateway_service_spec(settings.gateway_selector)),
+            spec=cast(Any, pending.resolve(specs.traefik_gateway_service_spec(settings.gateway_selector, pending.text(https_target_port)))),
             opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.servers_transport]),
         )
         return [self.servers_transport, self.gateway_service]

@@ -31,8 +31,9 @@ class Deferred:
         self._values[marker] = value
         return marker
 
-    def text(self, value: pulumi.Input[str]) -> str:
-        """A string value: the marker may end up alone or inside a longer string."""
+    def text(self, value: pulumi.Input[Any]) -> str:
+        """A scalar value: the marker may end up alone (the value, as it is) or inside a longer
+        string (the value as text)."""
         return self._mark(value)
 
     def items(self, value: pulumi.Input[Sequence[str]]) -> list[str]:

@@ -8,13 +8,13 @@ one-line JSON result is pure and lives in :mod:`components.ibmcloud`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Optional
+from typing import Any, Optional, Union, cast
 
 import pulumi
 import pulumi_command as command
 import pulumi_kubernetes as k8s
 
-from . import ibmcloud
+from . import ibmcloud, specs
 from .settings import Settings
 
 
@@ -54,6 +54,19 @@ def checked_result(stdout: str, gateway_namespace: str) -> ibmcloud.NlbResult:
     return result
 
 
+def https_target_port(spec: Any, service_ref: str) -> Union[int, str]:
+    """``targetPort`` of the Service's port 443 (the Service's spec, typed or a dict), or a clear error."""
+    ports = spec.get("ports") if isinstance(spec, dict) else getattr(spec, "ports", None)
+    listed = [
+        p if isinstance(p, dict) else {"port": getattr(p, "port", None), "targetPort": getattr(p, "target_port", None)}
+        for p in ports or []
+    ]
+    try:
+        return specs.gateway_https_target_port(listed, service_ref)
+    except ValueError as exc:
+        raise pulumi.RunError(str(exc)) from None
+
+
 class GatewayDns(pulumi.ComponentResource):
     """The gateway's DNS name and certificate secret: registered here, or the configured ones."""
 
@@ -61,6 +74,8 @@ class GatewayDns(pulumi.ComponentResource):
     secret_name: pulumi.Output[str]
     addresses: pulumi.Output[Sequence[str]]
     registration: Optional[command.local.Command]
+    #: The pod port behind port 443 of the gateway's Service (read when asked for).
+    https_target_port: Optional[pulumi.Output[Union[int, str]]]
 
     def __init__(
         self,
@@ -68,23 +83,31 @@ class GatewayDns(pulumi.ComponentResource):
         settings: Settings,
         *,
         provider: k8s.Provider,
+        read_https_target_port: bool = False,
         opts: Optional[pulumi.ResourceOptions] = None,
     ) -> None:
         super().__init__("iks-alb-istio-mtls:index:GatewayDns", name, None, opts)
         self.registration = None
-        if settings.gateway_domain is not None and settings.gateway_secret is not None:
-            self.hostname = pulumi.Output.from_input(settings.gateway_domain)
-            self.secret_name = pulumi.Output.from_input(settings.gateway_secret)
+        self.https_target_port = None
+        service_ref = f"{settings.gateway_namespace}/{settings.gateway_service}"
+        service: Optional[k8s.core.v1.Service] = None
+        if settings.registers_dns or read_https_target_port:
+            # One read of the installation's Service, for its address and its HTTPS port.
+            service = k8s.core.v1.Service.get(
+                f"{name}-gateway-service",
+                service_ref,
+                opts=pulumi.ResourceOptions(parent=self, provider=provider),
+            )
+        if service is not None and read_https_target_port:
+            self.https_target_port = service.spec.apply(lambda spec: https_target_port(spec, service_ref))
+        if service is None or not settings.registers_dns:
+            # The configured subdomain (settings only allows gatewayDomain with gatewaySecret).
+            self.hostname = pulumi.Output.from_input(cast(str, settings.gateway_domain))
+            self.secret_name = pulumi.Output.from_input(cast(str, settings.gateway_secret))
             self.addresses = pulumi.Output.from_input([])
             self.register_outputs({"hostname": self.hostname, "secretName": self.secret_name})
             return
 
-        service_ref = f"{settings.gateway_namespace}/{settings.gateway_service}"
-        service = k8s.core.v1.Service.get(
-            f"{name}-gateway-service",
-            service_ref,
-            opts=pulumi.ResourceOptions(parent=self, provider=provider),
-        )
         self.addresses = service.status.apply(
             lambda status: load_balancer_addresses(status, cluster_type=settings.cluster_type, service_ref=service_ref)
         )

@@ -64,7 +64,8 @@ def run(discover: Discover | None = None) -> None:
     )
     app = SampleApp("app", namespace=settings.app_namespace, deploy_httpbin=settings.deploy_httpbin,
                     opts=pulumi.ResourceOptions(providers=[provider]))
-    dns = GatewayDns("gateway-dns", settings, provider=provider)
+    # Traefik routes to a Service of ours, which must target the gateway pods' HTTPS port.
+    dns = GatewayDns("gateway-dns", settings, provider=provider, read_https_target_port=settings.alb_flavor == "traefik")
     pki = ClientPki(
         "client-pki",
         settings,
@@ -95,6 +96,7 @@ def run(discover: Discover | None = None) -> None:
         trusted_ca_pem=trusted_ca_pem,
         wait_for=[mesh],
         provider=provider,
+        gateway_https_target_port=dns.https_target_port,
     )
 
     pulumi.export("gatewayDomain", dns.hostname)

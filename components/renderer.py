@@ -43,6 +43,12 @@ class ClusterStandIn:
     #: ``"namespace/name"`` -> plain (not base64) secret data, for ``Secret.get``.
     secrets: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     secret_namespace: str = "istio-system"
+    #: Ports of the gateway's Service, as Istio's default profile installs them.
+    gateway_ports: Sequence[Mapping[str, Any]] = (
+        {"name": "status-port", "port": 15021, "targetPort": 15021, "protocol": "TCP"},
+        {"name": "http2", "port": 80, "targetPort": 8080, "protocol": "TCP"},
+        {"name": "https", "port": 443, "targetPort": 8443, "protocol": "TCP"},
+    )
     discover_calls: list[str] = field(default_factory=list)
     #: Answer of the nlb-dns Command's create, as the module would print it.
     dns_stdout: Optional[str] = None
@@ -255,7 +261,7 @@ class _Mocks(pulumi_mocks.Mocks):
         if typ == "kubernetes:core/v1:Service":
             key = "ip" if all(a.replace(".", "").isdigit() for a in self.cluster.gateway_addresses) else "hostname"
             ingress = [{key: address} for address in self.cluster.gateway_addresses]
-            return {"apiVersion": "v1", "kind": "Service", "metadata": metadata, "spec": {"type": "LoadBalancer"},
+            return {"apiVersion": "v1", "kind": "Service", "metadata": metadata, "spec": {"type": "LoadBalancer", "ports": [dict(p) for p in self.cluster.gateway_ports]},
                     "status": {"loadBalancer": {"ingress": ingress}}}
         if typ == "kubernetes:core/v1:Secret":
             if ref not in self.cluster.secrets:

@@ -32,11 +32,9 @@ TRAEFIK: Final = "traefik.ingress.kubernetes.io/"
 TRAEFIK_API_VERSION: Final = "traefik.io/v1alpha1"
 SERVERS_TRANSPORT_NAME: Final = "httpbin-gateway-mtls"
 TRAEFIK_GATEWAY_SERVICE: Final = "httpbin-gateway-tls"
-#: Port the Istio ingress gateway pods serve HTTPS on: the ``targetPort`` of the ``https`` (443)
-#: port of ``istio-ingressgateway`` in Istio's default profiles (the gateway runs unprivileged,
-#: so it cannot bind 443 itself).  Our Service for Traefik targets the pods directly, so it must
-#: agree: ``kubectl -n istio-system get svc istio-ingressgateway -o
-#: jsonpath='{.spec.ports[?(@.name=="https")].targetPort}'`` shows the installed value.
+#: Port the Istio ingress gateway pods serve HTTPS on in Istio's default profiles (the gateway
+#: runs unprivileged, so it cannot bind 443 itself).  The program reads the installed value from
+#: the gateway's Service (:func:`gateway_https_target_port`); this is what the stand-ins use.
 GATEWAY_HTTPS_TARGET_PORT: Final = 8443
 #: TLS versions Traefik may use towards the gateway (Go's names, as Traefik spells them).
 TRAEFIK_MIN_TLS_VERSION: Final = "VersionTLS12"
@@ -240,7 +238,24 @@ def servers_transport_spec(*, gateway_domain: str, secret_name: str = ALB_CERTS_
     }
 
 
-def traefik_gateway_service_spec(selector: Mapping[str, str]) -> dict[str, Any]:
+def gateway_https_target_port(ports: Sequence[Mapping[str, Any]] | None, service_ref: str) -> int | str:
+    """The ``targetPort`` behind port 443 of the gateway's Service, as installed (ValueError if none).
+
+    Our Service for Traefik selects the gateway pods directly, so it must target the same pod
+    port; reading it from the installation's Service keeps a non-default install working.
+    A Service port without ``targetPort`` targets its own number.
+    """
+    for port in ports or []:
+        if port.get("port") == GATEWAY_HTTPS_PORT:
+            target = port.get("targetPort", port.get("target_port")) or GATEWAY_HTTPS_PORT
+            return int(target) if isinstance(target, (int, float)) or str(target).isdigit() else str(target)
+    raise ValueError(
+        f"service {service_ref} has no port {GATEWAY_HTTPS_PORT}: it is not the Istio ingress gateway's "
+        "HTTPS Service (gatewayService)"
+    )
+
+
+def traefik_gateway_service_spec(selector: Mapping[str, str], target_port: int | str = GATEWAY_HTTPS_TARGET_PORT) -> dict[str, Any]:
     """Our own ClusterIP Service in front of the gateway pods, for Traefik to route to.
 
     The ``service.*`` annotations that bind the ServersTransport must sit on the backend
@@ -248,14 +263,15 @@ def traefik_gateway_service_spec(selector: Mapping[str, str]) -> dict[str, Any]:
     reconciles it): annotating it would fight its owner, and a server-side-apply patch of
     two annotations would still be one more owner of someone else's object, reverted or
     orphaned by the next Istio upgrade.  So the Ingress routes to a Service of ours that
-    selects the same pods (``gatewaySelector``) and maps 443 to the gateway's HTTPS port.
+    selects the same pods (``gatewaySelector``) and maps 443 to the gateway's HTTPS pod port
+    (``target_port``, read from the gateway's own Service).
     The port is named ``https`` because Traefik matches endpoints to the Service port by name.
     """
     return {
         "type": "ClusterIP",
         "selector": dict(selector),
         "ports": [
-            {"name": "https", "port": GATEWAY_HTTPS_PORT, "targetPort": GATEWAY_HTTPS_TARGET_PORT, "protocol": "TCP"}
+            {"name": "https", "port": GATEWAY_HTTPS_PORT, "targetPort": target_port, "protocol": "TCP"}
         ],
     }
 

@@ -131,6 +131,36 @@ def test_gateway_service_of_our_own(traefik: renderer.Rendering) -> None:
     }
 
 
+def _our_service(r: renderer.Rendering) -> dict[str, Any]:
+    return next(x.inputs for x in r.by_type(SERVICE) if not x.read and x.inputs["metadata"]["name"] == specs.TRAEFIK_GATEWAY_SERVICE)
+
+
+@pytest.mark.parametrize("target", [9443, "https"])
+def test_our_service_targets_the_installed_gateways_https_port(target: int | str) -> None:
+    """A gateway installed with another pod port: our Service follows the installation's Service."""
+    ports = [{"name": "http2", "port": 80, "targetPort": 8080}, {"name": "https", "port": 443, "targetPort": target}]
+    r = ok(renderer.render({"cluster": CLUSTER, "albFlavor": "traefik"}, standin(gateway_ports=ports)))
+    assert _our_service(r)["spec"]["ports"] == [{"name": "https", "port": 443, "targetPort": target, "protocol": "TCP"}]
+
+
+def test_a_gateway_service_without_443_is_one_clear_error() -> None:
+    r = renderer.render({"cluster": CLUSTER, "albFlavor": "traefik"}, standin(gateway_ports=[{"name": "http2", "port": 80}]))
+    assert str(r.error) == (
+        "service istio-system/istio-ingressgateway has no port 443: it is not the Istio ingress gateway's "
+        "HTTPS Service (gatewayService)"
+    )
+    assert [x for x in r.resources if not x.read and x.type in (SERVICE, INGRESS) and x.inputs["metadata"]["name"] != "httpbin"] == []
+
+
+def test_with_an_existing_gateway_domain_the_service_is_still_read_once_for_its_port() -> None:
+    ports = [{"name": "https", "port": 443, "targetPort": 9443}]
+    config = {"cluster": CLUSTER, "albFlavor": "traefik", "gatewayDomain": "gw.example.com", "gatewaySecret": "gw-cert"}
+    r = ok(renderer.render(config, standin(gateway_ports=ports)))
+    assert [x.id for x in r.by_type(SERVICE) if x.read] == ["istio-system/istio-ingressgateway"]
+    assert "gateway-dns-registration" not in [c.name for c in r.by_type("command:local:Command")]
+    assert _our_service(r)["spec"]["ports"][0]["targetPort"] == 9443
+
+
 def test_istio_gateway_service_is_only_read(traefik: renderer.Rendering) -> None:
     """The Istio installation owns istio-ingressgateway: we read its address, never write it."""
     mine = [r for r in traefik.by_type(SERVICE) if r.inputs.get("metadata", {}).get("name") == "istio-ingressgateway"]
