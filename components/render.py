@@ -414,6 +414,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except RenderError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    finally:
+        renderer.close_event_loop()
     written = write(result, args.out)
     print(result.summary)
     print(f"wrote {len(written)} files to {args.out}")
