@@ -126,7 +126,7 @@ class LoopbackDataPlane:
             handle.write(text)
         return str(path)
 
-    def _configure(self) -> tuple[str, list[str]]:
+    def _configure(self, alb_binary: str) -> tuple[str, list[str]]:
         """Write every file; return Envoy's config path and the ALB's command line."""
         objs = self.objs
         cacert = objs.secret(conf.cacert_secret_ref(objs.gateway))
@@ -148,7 +148,7 @@ class LoopbackDataPlane:
         )
         envoy_path = self._write("envoy.json", conf.dumps(self.envoy_config))
         if self.alb == "traefik":
-            return envoy_path, self._configure_traefik()
+            return envoy_path, self._configure_traefik(alb_binary)
 
         upstream = conf.upstream_tls(objs.ingress)
         proxy_secret = objs.secret(upstream.secret_ref) if upstream.secret_ref else {}
@@ -169,9 +169,9 @@ class LoopbackDataPlane:
             address=self.address,
         )
         nginx_path = self._write("nginx.conf", self.alb_conf_text)
-        return envoy_path, [find_tool("nginx"), "-p", str(self.workdir), "-c", nginx_path, "-e", str(self.workdir / "nginx-error.log")]
+        return envoy_path, [alb_binary, "-p", str(self.workdir), "-c", nginx_path, "-e", str(self.workdir / "nginx-error.log")]
 
-    def _configure_traefik(self) -> list[str]:
+    def _configure_traefik(self, traefik: str) -> list[str]:
         """Traefik's file provider with what its Kubernetes providers derive from our objects."""
         transport = next(m for m in self.manifests if m.get("kind") == "ServersTransport")
         namespace = transport["metadata"].get("namespace", "default")
@@ -211,7 +211,7 @@ class LoopbackDataPlane:
         }
         self.alb_conf_text = json.dumps(dynamic, indent=2)
         static_path = self._write("traefik.yaml", json.dumps(static, indent=2))
-        return [find_tool("traefik"), f"--configFile={static_path}"]
+        return [traefik, f"--configFile={static_path}"]
 
     def _wait_traefik_routers(self, proc: subprocess.Popen[bytes]) -> None:
         """Traefik listens before its file provider is loaded: wait until its API lists our routers."""
@@ -261,14 +261,14 @@ class LoopbackDataPlane:
         raise DataPlaneError(f"{name} did not listen on {self.address}:{port} within {START_TIMEOUT_SECONDS:.0f} s")
 
     def start(self) -> LoopbackDataPlane:
-        find_tool(self.alb)
+        alb_binary = find_tool(self.alb)
         envoy = find_tool("envoy")
         self.workdir = Path(tempfile.mkdtemp(prefix="iks-alb-dataplane-"))
         os.chmod(self.workdir, 0o700)
         try:
             self.alb_port, self.envoy_port, self.httpbin_port = free_port(), free_port(), free_port()
             self.traefik_api_port, self.envoy_admin_port = free_port(), free_port()
-            envoy_path, alb_argv = self._configure()
+            envoy_path, alb_argv = self._configure(alb_binary)
             self._spawn(
                 "httpbin",
                 [sys.executable, "-c", "from httpbin.core import app; import sys; "

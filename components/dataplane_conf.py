@@ -41,7 +41,8 @@ class MeshObjects:
         return self.secrets[ref]
 
 
-def _ref(obj: Mapping[str, Any]) -> str:
+def object_ref(obj: Mapping[str, Any]) -> str:
+    """``namespace/name`` of a manifest, as messages and secret references spell it."""
     meta = obj.get("metadata", {})
     return f"{meta.get('namespace', 'default')}/{meta.get('name', '')}"
 
@@ -55,7 +56,7 @@ def collect(manifests: Iterable[Mapping[str, Any]]) -> MeshObjects:
         if kind in found:
             found[kind].append(obj)
         elif kind == "Secret":
-            secrets[_ref(obj)] = {**obj.get("stringData", {})}
+            secrets[object_ref(obj)] = {**obj.get("stringData", {})}
     for kind, objs in found.items():
         if len(objs) != 1:
             raise DataPlaneConfigError(f"expected one {kind} in the rendering, found {len(objs)}")
@@ -79,7 +80,7 @@ def gateway_mtls_server(gateway: Mapping[str, Any]) -> Mapping[str, Any]:
     for server in gateway.get("spec", {}).get("servers", []):
         if server.get("port", {}).get("number") == specs.GATEWAY_HTTPS_PORT and server.get("tls"):
             return dict(server)
-    raise DataPlaneConfigError(f"Gateway {_ref(gateway)} has no TLS server on port {specs.GATEWAY_HTTPS_PORT}")
+    raise DataPlaneConfigError(f"Gateway {object_ref(gateway)} has no TLS server on port {specs.GATEWAY_HTTPS_PORT}")
 
 
 def cacert_secret_ref(gateway: Mapping[str, Any]) -> str:
@@ -126,7 +127,7 @@ def envoy_config(
     server = gateway_mtls_server(objs.gateway)
     tls = server["tls"]
     if tls.get("mode") != "MUTUAL":
-        raise DataPlaneConfigError(f"Gateway {_ref(objs.gateway)} server is {tls.get('mode')}, not MUTUAL")
+        raise DataPlaneConfigError(f"Gateway {object_ref(objs.gateway)} server is {tls.get('mode')}, not MUTUAL")
     hosts = list(server.get("hosts", []))
     vs_hosts = [h for h in objs.virtual_service.get("spec", {}).get("hosts", []) if h in hosts or "*" in hosts]
     params: dict[str, Any] = {}
@@ -332,7 +333,7 @@ def nginx_conf(
     ingress = objs.ingress
     rules = ingress.get("spec", {}).get("rules", [])
     if len(rules) != 1:
-        raise DataPlaneConfigError(f"Ingress {_ref(ingress)}: expected one rule, found {len(rules)}")
+        raise DataPlaneConfigError(f"Ingress {object_ref(ingress)}: expected one rule, found {len(rules)}")
     host = rules[0]["host"]
     upstream = upstream_tls(ingress)
     scheme = "https" if upstream.https else "http"
@@ -366,7 +367,7 @@ def nginx_conf(
     if "/" not in wanted:  # ingress-nginx's default backend answers everything else
         locations += '\n    location / { return 404 "default backend - 404\\n"; }'
 
-    return f"""# Generated from Ingress {_ref(ingress)} as ingress-nginx would (loopback data plane).
+    return f"""# Generated from Ingress {object_ref(ingress)} as ingress-nginx would (loopback data plane).
 daemon off;
 master_process off;
 worker_processes 1;

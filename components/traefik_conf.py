@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Optional
 
 from . import specs
+from .dataplane_conf import object_ref
 
 ANNOTATION = specs.TRAEFIK
 #: Ingress annotations translated here (router level).
@@ -57,15 +58,10 @@ def normalize(name: str) -> str:
     return "-".join(out)
 
 
-def _ref(obj: Mapping[str, Any]) -> str:
-    meta = obj.get("metadata", {})
-    return f"{meta.get('namespace', 'default')}/{meta.get('name', '')}"
-
-
 def _by_kind(manifests: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Mapping[str, Any]]]:
     found: dict[str, dict[str, Mapping[str, Any]]] = {}
     for obj in manifests:
-        found.setdefault(str(obj.get("kind")), {})[_ref(obj)] = obj
+        found.setdefault(str(obj.get("kind")), {})[object_ref(obj)] = obj
     return found
 
 
@@ -77,7 +73,7 @@ def _traefik_annotations(obj: Mapping[str, Any], allowed: Sequence[str], what: s
             continue
         short = key[len(ANNOTATION):]
         if short not in allowed:
-            raise TraefikConfigError(f"{what} {_ref(obj)} has annotation {key}, which this translation does not cover")
+            raise TraefikConfigError(f"{what} {object_ref(obj)} has annotation {key}, which this translation does not cover")
         out[short] = str(value)
     return out
 
@@ -113,7 +109,7 @@ def _service_port(service: Mapping[str, Any], backend_port: Mapping[str, Any]) -
     for port in service.get("spec", {}).get("ports", []):
         if backend_port.get("number") == port.get("port") or (backend_port.get("name") and backend_port.get("name") == port.get("name")):
             return port
-    raise TraefikConfigError(f"Service {_ref(service)} has no port {backend_port!r}: Traefik would skip the path")
+    raise TraefikConfigError(f"Service {object_ref(service)} has no port {backend_port!r}: Traefik would skip the path")
 
 
 def _secret_key(secrets: Mapping[str, Mapping[str, Any]], ref: str, keys: Sequence[str], use: str) -> None:
@@ -142,12 +138,12 @@ def servers_transport(
     spec = dict(transport.get("spec", {}))
     unknown = set(spec) - set(TRANSPORT_PASSTHROUGH) - {"rootCAs", "certificatesSecrets"}
     if unknown:
-        raise TraefikConfigError(f"ServersTransport {_ref(transport)} sets {', '.join(sorted(unknown))}, not translated here")
+        raise TraefikConfigError(f"ServersTransport {object_ref(transport)} sets {', '.join(sorted(unknown))}, not translated here")
     out: dict[str, Any] = {key: spec[key] for key in TRANSPORT_PASSTHROUGH if key in spec}
     root_cas: list[str] = []
     for root_ca in spec.get("rootCAs", []):
         if "secret" not in root_ca or "configMap" in root_ca:
-            raise TraefikConfigError(f"ServersTransport {_ref(transport)} rootCAs entry {root_ca!r} is not a secret reference")
+            raise TraefikConfigError(f"ServersTransport {object_ref(transport)} rootCAs entry {root_ca!r} is not a secret reference")
         _secret_key(secrets, f"{namespace}/{root_ca['secret']}", ("tls.ca", "ca.crt"), "rootCAs")
         root_cas.append(ca_file)
     if root_cas:
@@ -208,10 +204,10 @@ def traefik_file_config(
         for path in (rule.get("http") or {}).get("paths", []):
             backend = path.get("backend", {}).get("service")
             if not backend:
-                raise TraefikConfigError(f"Ingress {_ref(ingress)} path {path.get('path')!r} has no service backend")
+                raise TraefikConfigError(f"Ingress {object_ref(ingress)} path {path.get('path')!r} has no service backend")
             service_ref = f"{namespace}/{backend['name']}"
             if service_ref not in services:
-                raise TraefikConfigError(f"Ingress {_ref(ingress)} routes to Service {service_ref}, which the program does not create")
+                raise TraefikConfigError(f"Ingress {object_ref(ingress)} routes to Service {service_ref}, which the program does not create")
             service = services[service_ref]
             port = _service_port(service, backend.get("port", {}))
             backend_port = backend.get("port", {})
@@ -233,7 +229,7 @@ def traefik_file_config(
                 router["tls"] = {}
             key = normalize(f"{namespace}-{ingress_name}-{host}{path.get('path', '')}")
             if key in routers:
-                raise TraefikConfigError(f"Ingress {_ref(ingress)} has two paths that make router {key}")
+                raise TraefikConfigError(f"Ingress {object_ref(ingress)} has two paths that make router {key}")
             routers[key] = router
 
     config: dict[str, Any] = {"http": {"routers": routers, "services": http_services}}
@@ -264,11 +260,11 @@ def _load_balancer(
     reference = conf.get("service.serverstransport")
     if reference:
         if not reference.endswith(CRD_PROVIDER_SUFFIX):
-            raise TraefikConfigError(f"Service {_ref(service)} names ServersTransport {reference!r}, not one of the kubernetescrd provider")
+            raise TraefikConfigError(f"Service {object_ref(service)} names ServersTransport {reference!r}, not one of the kubernetescrd provider")
         transport_id = reference[: -len(CRD_PROVIDER_SUFFIX)]
         matches = [t for ref, t in transports.items() if normalize(ref.replace("/", "-")) == transport_id]
         if len(matches) != 1:
-            raise TraefikConfigError(f"Service {_ref(service)} names ServersTransport {reference!r}, which the program does not create")
+            raise TraefikConfigError(f"Service {object_ref(service)} names ServersTransport {reference!r}, which the program does not create")
         http_transports[transport_id] = servers_transport(matches[0], secrets, **files)
         # In the file provider the transport lives beside the service: its plain name resolves there.
         load_balancer["serversTransport"] = transport_id

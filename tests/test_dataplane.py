@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from components import certs, dataplane, renderer, specs, verify  # noqa: E402
+from components import certs, dataplane, rehearse, renderer, specs, verify  # noqa: E402
 from tests import pki  # noqa: E402
 from tests.conftest import ALB_DOMAIN, CLUSTER, GATEWAY_DOMAIN, standin  # noqa: E402
 
@@ -97,10 +97,7 @@ def get(dp: dataplane.LoopbackDataPlane, host: str, path: str, identity: verify.
 
 def alb_identity(r: renderer.Rendering) -> verify.ClientIdentity:
     """The client certificate the program made for the ALB, as alb-certs carries it."""
-    secret = next(
-        m for m in r.manifests() if m["kind"] == "Secret" and m["metadata"]["name"] == specs.ALB_CERTS_SECRET
-    )
-    return verify.ClientIdentity(secret["stringData"]["tls.crt"], secret["stringData"]["tls.key"])
+    return rehearse.client_identity(r.manifests())
 
 
 def _private_ca(r: renderer.Rendering) -> tuple[x509.Certificate, Any]:
