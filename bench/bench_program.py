@@ -24,11 +24,11 @@ IMPORTS = (
 #: The whole program for the default stack (no pytest: tests/conftest.py is not imported).
 PROGRAM = (
     "import sys; sys.path[:0] = [{root!r}]\n"
-    "from components import renderer\n"
-    "cluster = renderer.ClusterStandIn(alb_domain='mycluster-0000.us-south.containers.appdomain.cloud',\n"
+    "from tools import mock_program\n"
+    "cluster = mock_program.ClusterStandIn(alb_domain='mycluster-0000.us-south.containers.appdomain.cloud',\n"
     "    alb_secret='mycluster-0000', gateway_addresses=['169.46.7.10'],\n"
     "    gateway_domain='mycluster-0001.us-south.containers.appdomain.cloud', gateway_secret='mycluster-0001')\n"
-    "r = renderer.render({{'cluster': 'mycluster'}}, cluster)\n"
+    "r = mock_program.render({{'cluster': 'mycluster'}}, cluster)\n"
     "assert r.error is None, r.error\n"
 )
 

@@ -501,12 +501,12 @@ def describe(cert: x509.Certificate) -> str:
 
 def _now(now: dt.datetime | None) -> dt.datetime:
     if now is None:
-        return dt.datetime.now(dt.UTC)
-    return now if now.tzinfo else now.replace(tzinfo=dt.UTC)
+        return dt.datetime.now(dt.timezone.utc)
+    return now if now.tzinfo else now.replace(tzinfo=dt.timezone.utc)
 
 
 def _iso(when: dt.datetime) -> str:
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _as_text(pem: str | bytes, what: str, expected: str) -> str:

@@ -4,8 +4,9 @@ Building ``PolicyPack`` starts the analyzer's gRPC server and blocks, so nothing
 file; the policies themselves live in ``mtls_policies.py`` (importable, unit-tested).
 """
 
-from mtls_policies import PACK_NAME, policies
 from pulumi_policy import EnforcementLevel, PolicyPack
+
+from mtls_policies import PACK_NAME, policies
 
 PolicyPack(
     name=PACK_NAME,

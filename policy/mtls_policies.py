@@ -32,6 +32,7 @@ from typing import Any, Callable, Optional
 
 from pulumi_policy import (
     EnforcementLevel,
+    Policy,
     PolicyConfigSchema,
     ReportViolation,
     ResourceValidationArgs,
@@ -512,7 +513,7 @@ def _validate_keys(args: ResourceValidationArgs, report_violation: ReportViolati
         _report(check_no_private_key(plain(args.props), group_kind(args.resource_type)[1]), report_violation)
 
 
-def policies(enforcement_level: EnforcementLevel = EnforcementLevel.MANDATORY) -> list[ResourceValidationPolicy]:
+def policies(enforcement_level: EnforcementLevel = EnforcementLevel.MANDATORY) -> list[Policy]:
     """The pack's policies; ``__main__.py`` hands them to ``PolicyPack``."""
     selector_schema = {
         "type": "object",

@@ -1,6 +1,6 @@
 """Bad input through the whole program: one clear message naming the culprit, nothing carried.
 
-Two records, run through :func:`components.renderer.render` exactly as ``pulumi up`` runs the
+Two records, run through :func:`components.mock_program.render` exactly as ``pulumi up`` runs the
 program:
 
 - ``BAD_CONFIG``: a stack config value that is wrong.  The run fails with the exact message
@@ -17,22 +17,17 @@ Run ``python tests/test_bad_input.py`` to print both records (the README quotes 
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from components import renderer, specs  # noqa: E402
-from tests import pki  # noqa: E402
-from tests.conftest import ALB_DOMAIN, ALB_SECRET, CLUSTER, standin  # noqa: E402
+from components import specs
+from tests.support import pki
+from tests.support.cluster import ALB_DOMAIN, ALB_SECRET, CLUSTER, standin
+from tools import mock_program
 
 P = "config iks-alb-istio-mtls"
 DAMAGED_CERT = "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n"
@@ -140,7 +135,7 @@ BAD_CONFIG: list[tuple[str, dict[str, Any], str, str]] = [
     [pytest.param(config, key, expected, id=case) for case, config, key, expected in BAD_CONFIG],
 )
 def test_bad_config_fails_before_any_resource(config: dict[str, Any], key: str, expected: str) -> None:
-    r = renderer.render({"cluster": CLUSTER, **config}, standin())
+    r = mock_program.render({"cluster": CLUSTER, **config}, standin())
     assert r.error is not None, "the run should have failed"
     message = str(r.error)
     if expected:
@@ -255,15 +250,15 @@ BAD_ALB_MATERIAL: list[tuple[str, Callable[[], Material], str]] = [
 ]
 
 
-def _render_alb(material: Material, *, secret_present: bool = True) -> renderer.Rendering:
+def _render_alb(material: Material, *, secret_present: bool = True) -> mock_program.Rendering:
     secrets = {SECRET_REF: material.data} if secret_present else {}
-    return renderer.render(
+    return mock_program.render(
         {"cluster": CLUSTER, "clientCertSource": "alb", "trustedCaPem": material.trusted},
         standin(secrets=secrets),
     )
 
 
-def carrying(r: renderer.Rendering) -> list[str]:
+def carrying(r: mock_program.Rendering) -> list[str]:
     """Registered (not read) resources that would carry the ALB material or pin it."""
     out = []
     for res in r.resources:
@@ -334,7 +329,7 @@ def test_missing_alb_secret_is_one_clear_error() -> None:
 
 def _print_records() -> None:  # pragma: no cover - documentation helper
     for case, config, _key, _expected in BAD_CONFIG:
-        r = renderer.render({"cluster": CLUSTER, **config}, standin())
+        r = mock_program.render({"cluster": CLUSTER, **config}, standin())
         print(f"| {case} | {r.error} |")
     for case, make, _ in BAD_ALB_MATERIAL:
         print(f"| {case} | {_render_alb(make()).error} |")

@@ -10,7 +10,6 @@ import base64
 import datetime as dt
 import os
 import re
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,12 +18,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
 from components import certs
-from tests import pki
+from tests.support import pki
 
 # The real Let's Encrypt certificates: read in place, never copied into the project.
 # shared/ sits beside the project's checkout (CI lays a copy there); LE_REFERENCE_DIR overrides.
@@ -739,7 +734,7 @@ def test_parse_tolerates_comments_crlf_and_yaml_indentation() -> None:
 
 def test_readers() -> None:
     leaf = GOOD_INTER.issue_leaf(
-        pki.ALB_SANS, not_after=dt.datetime(2027, 2, 23, 12, 0, tzinfo=dt.UTC)
+        pki.ALB_SANS, not_after=dt.datetime(2027, 2, 23, 12, 0, tzinfo=dt.timezone.utc)
     )
     assert certs.not_after_iso(leaf.chain_pem) == "2027-02-23T12:00:00Z"
     assert certs.dns_sans(leaf.chain_pem) == list(pki.ALB_SANS)

@@ -29,28 +29,26 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from components import certs, dataplane, rehearse, renderer, specs, verify  # noqa: E402
-from tests import pki  # noqa: E402
-from tests.conftest import ALB_DOMAIN, CLUSTER, GATEWAY_DOMAIN, standin  # noqa: E402
-
-ALB_HOST = specs.alb_host(ALB_DOMAIN)
-PINNED = specs.alb_client_dns_name(ALB_DOMAIN)
-
-
-def _require_tools(*tools: str) -> None:
-    """Skip without the tools (nginx and Envoy unless named), except in CI, where a missing
-    tool is a failure."""
-    try:
-        for tool in tools or ("nginx", "envoy"):
-            dataplane.find_tool(tool)
-    except dataplane.ToolMissing as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true and the data-plane tier cannot run: {exc}")
-        pytest.skip(str(exc))
+from components import certs, specs
+from tests.support import pki
+from tests.support.cluster import ALB_DOMAIN, GATEWAY_DOMAIN, ROOT, standin
+from tests.support.dataplane import (
+    ALB_CERT,
+    ALB_HOST,
+    CONFIG,
+    LE,
+    MATERIAL,
+    PINNED,
+    alb_identity,
+    get,
+)
+from tests.support.dataplane import (
+    render_ok as _render,
+)
+from tests.support.dataplane import (
+    require_tools as _require_tools,
+)
+from tools import dataplane, mock_program, verify
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -58,49 +56,18 @@ def tools() -> None:
     _require_tools()
 
 
-# --- the PKI the cluster would hold, and the program's rendering ----------------------------------
-LE = pki.letsencrypt_like()
-ALB_CERT = pki.alb_leaf(LE)  # what IKS puts in the ALB secret (serverAuth only, 2026)
-GATEWAY_CERT = pki.gateway_leaf(LE)  # what nlb-dns issues for the gateway subdomain
-MATERIAL = dataplane.ClusterMaterial(ALB_CERT.chain_pem, ALB_CERT.key_pem, GATEWAY_CERT.chain_pem, GATEWAY_CERT.key_pem)
-CONFIG: dict[str, Any] = {"cluster": CLUSTER, "trustedCaPem": LE.anchors_pem, "routes": ["/status", "/anything"]}
-
-
-def _render(config: dict[str, Any]) -> renderer.Rendering:
-    r = renderer.render(config, standin())
-    assert r.error is None, r.error
-    return r
-
-
 @pytest.fixture(scope="module")
-def rendering() -> renderer.Rendering:
+def rendering() -> mock_program.Rendering:
     return _render(CONFIG)
 
 
 @pytest.fixture(scope="module")
-def plane(rendering: renderer.Rendering) -> Iterator[dataplane.LoopbackDataPlane]:
+def plane(rendering: mock_program.Rendering) -> Iterator[dataplane.LoopbackDataPlane]:
     with dataplane.LoopbackDataPlane.from_manifests(rendering.manifests(), MATERIAL) as dp:
         yield dp
 
 
-def _targets(dp: dataplane.LoopbackDataPlane) -> dict[str, verify.Target]:
-    return {
-        ALB_HOST: verify.Target(ALB_HOST, 443, "127.0.0.1", dp.alb_port),
-        GATEWAY_DOMAIN: verify.Target(GATEWAY_DOMAIN, 443, "127.0.0.1", dp.envoy_port),
-    }
-
-
-def get(dp: dataplane.LoopbackDataPlane, host: str, path: str, identity: verify.ClientIdentity | None = None) -> verify.Answer:
-    context = verify.tls_context(ca_pem=LE.anchors_pem, identity=identity)
-    return verify.https_get(_targets(dp)[host], path, context, timeout=5)
-
-
-def alb_identity(r: renderer.Rendering) -> verify.ClientIdentity:
-    """The client certificate the program made for the ALB, as alb-certs carries it."""
-    return rehearse.client_identity(r.manifests())
-
-
-def _private_ca(r: renderer.Rendering) -> tuple[x509.Certificate, Any]:
+def _private_ca(r: mock_program.Rendering) -> tuple[x509.Certificate, Any]:
     """The program's private CA (pulumi-tls stand-ins made real keys) to issue test clients."""
     ca_cert = next(x for x in r.resources if x.type == "tls:index/selfSignedCert:SelfSignedCert")
     ca_key = next(x for x in r.resources if x.type == "tls:index/privateKey:PrivateKey" and x.name.endswith("-ca-key"))
@@ -141,7 +108,7 @@ def test_teapot_through_the_alb(plane: dataplane.LoopbackDataPlane) -> None:
 
 
 def test_teapot_straight_to_the_gateway_with_the_alb_client_certificate(
-    plane: dataplane.LoopbackDataPlane, rendering: renderer.Rendering
+    plane: dataplane.LoopbackDataPlane, rendering: mock_program.Rendering
 ) -> None:
     answer = get(plane, GATEWAY_DOMAIN, "/status/418", alb_identity(rendering))
     assert answer.status == 418, answer
@@ -161,7 +128,7 @@ def test_a_path_outside_routes_is_not_served_through_the_alb(plane: dataplane.Lo
 
 @pytest.mark.parametrize("path", ["/status/418", "/status/200", "/status/503", "/anything/x", "/get", "/statusX"])
 def test_the_same_paths_are_served_through_the_alb_and_straight_through_the_gateway(
-    plane: dataplane.LoopbackDataPlane, rendering: renderer.Rendering, path: str
+    plane: dataplane.LoopbackDataPlane, rendering: mock_program.Rendering, path: str
 ) -> None:
     via_alb = get(plane, ALB_HOST, path)
     direct = get(plane, GATEWAY_DOMAIN, path, alb_identity(rendering))
@@ -192,7 +159,7 @@ def test_envoy_refuses_a_certificate_from_another_ca(plane: dataplane.LoopbackDa
 
 
 def test_envoy_refuses_the_right_ca_with_a_san_that_is_not_pinned(
-    plane: dataplane.LoopbackDataPlane, rendering: renderer.Rendering
+    plane: dataplane.LoopbackDataPlane, rendering: mock_program.Rendering
 ) -> None:
     ca, ca_key = _private_ca(rendering)
     pinned = issue_client(ca, ca_key, PINNED, ekus=[ExtendedKeyUsageOID.CLIENT_AUTH])
@@ -202,7 +169,7 @@ def test_envoy_refuses_the_right_ca_with_a_san_that_is_not_pinned(
 
 
 def test_envoy_refuses_a_server_auth_only_certificate(
-    plane: dataplane.LoopbackDataPlane, rendering: renderer.Rendering
+    plane: dataplane.LoopbackDataPlane, rendering: mock_program.Rendering
 ) -> None:
     """Right CA, pinned SAN, but EKU serverAuth only: what a 2026 Let's Encrypt leaf is."""
     ca, ca_key = _private_ca(rendering)
@@ -211,18 +178,18 @@ def test_envoy_refuses_a_server_auth_only_certificate(
 
 
 @pytest.fixture(scope="module")
-def alb_mode_rendering() -> renderer.Rendering:
+def alb_mode_rendering() -> mock_program.Rendering:
     """What clientCertSource=alb would apply if the preflight let a 2026 LE certificate through."""
     cluster = standin(secrets={f"default/{pki.ALB_SECRET_NAME}": {"tls.crt": ALB_CERT.chain_pem, "tls.key": ALB_CERT.key_pem}})
-    refused = renderer.render({**CONFIG, "clientCertSource": "alb"}, cluster)
+    refused = mock_program.render({**CONFIG, "clientCertSource": "alb"}, cluster)
     assert refused.error is not None and "clientCertSource=private-ca" in str(refused.error)
     with mock.patch.object(certs, "preflight_alb_client_material", return_value=[]):
-        r = renderer.render({**CONFIG, "clientCertSource": "alb"}, cluster)
+        r = mock_program.render({**CONFIG, "clientCertSource": "alb"}, cluster)
     assert r.error is None, r.error
     return r
 
 
-def test_without_the_preflight_alb_mode_fails_in_envoy(alb_mode_rendering: renderer.Rendering) -> None:
+def test_without_the_preflight_alb_mode_fails_in_envoy(alb_mode_rendering: mock_program.Rendering) -> None:
     """The reason for the preflight: Envoy refuses the ALB's serverAuth-only chain as a client."""
     with dataplane.LoopbackDataPlane.from_manifests(alb_mode_rendering.manifests(), MATERIAL) as dp:
         refused_by_envoy(dp, verify.ClientIdentity(ALB_CERT.chain_pem, ALB_CERT.key_pem), "fail_verify_error")
@@ -235,7 +202,7 @@ def test_without_the_preflight_alb_mode_fails_in_envoy(alb_mode_rendering: rende
 
 
 def test_nginx_refuses_a_gateway_whose_certificate_does_not_match_proxy_ssl_name(
-    rendering: renderer.Rendering,
+    rendering: mock_program.Rendering,
 ) -> None:
     other = LE.issue_leaf([f"other-0002.{ALB_DOMAIN.split('.', 1)[1]}"])
     wrong = dataplane.ClusterMaterial(ALB_CERT.chain_pem, ALB_CERT.key_pem, other.chain_pem, other.key_pem)
@@ -246,7 +213,7 @@ def test_nginx_refuses_a_gateway_whose_certificate_does_not_match_proxy_ssl_name
 
 
 def test_nginx_refuses_a_proxy_ssl_name_the_gateway_certificate_does_not_cover(
-    rendering: renderer.Rendering,
+    rendering: mock_program.Rendering,
 ) -> None:
     manifests = rendering.manifests()
     ingress = next(m for m in manifests if m["kind"] == "Ingress")
@@ -264,7 +231,7 @@ def test_nginx_sends_http_1_1_and_no_session_reuse(plane: dataplane.LoopbackData
 # --- housekeeping: private keys in a private directory, removed; every process stopped ------------
 
 
-def test_key_files_are_private_and_removed(rendering: renderer.Rendering) -> None:
+def test_key_files_are_private_and_removed(rendering: mock_program.Rendering) -> None:
     dp = dataplane.LoopbackDataPlane.from_manifests(rendering.manifests(), MATERIAL).start()
     try:
         assert stat.S_IMODE(dp.workdir.stat().st_mode) == 0o700
@@ -296,12 +263,12 @@ def private_dir() -> Iterator[Path]:
 
 def _verify_cli(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "components.verify", *args],
+        [sys.executable, "-m", "tools.verify", *args],
         cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})},
     )
 
 
-def _common_args(dp: dataplane.LoopbackDataPlane, rendering: renderer.Rendering, tmp: Path) -> list[str]:
+def _common_args(dp: dataplane.LoopbackDataPlane, rendering: mock_program.Rendering, tmp: Path) -> list[str]:
     outputs = tmp / "outputs.json"
     outputs.write_text(json.dumps({k: v for k, v in rendering.outputs.items() if isinstance(v, (str, list))}))
     ca = tmp / "ca.pem"
@@ -314,7 +281,7 @@ def _common_args(dp: dataplane.LoopbackDataPlane, rendering: renderer.Rendering,
 
 
 def test_verify_passes_with_the_alb_client_certificate_from_files(
-    plane: dataplane.LoopbackDataPlane, rendering: renderer.Rendering, private_dir: Path
+    plane: dataplane.LoopbackDataPlane, rendering: mock_program.Rendering, private_dir: Path
 ) -> None:
     identity = alb_identity(rendering)
     (private_dir / "client.crt").write_text(identity.cert_pem)
@@ -330,7 +297,7 @@ def test_verify_passes_with_the_alb_client_certificate_from_files(
 
 
 def test_verify_reads_alb_certs_with_kubectl_and_fails_on_a_foreign_certificate(
-    plane: dataplane.LoopbackDataPlane, rendering: renderer.Rendering, private_dir: Path
+    plane: dataplane.LoopbackDataPlane, rendering: mock_program.Rendering, private_dir: Path
 ) -> None:
     """The recipe's way (kubectl get secret alb-certs); a certificate from another CA fails check 2."""
     other = pki.self_signed_ca("Test Other Client CA")

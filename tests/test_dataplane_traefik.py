@@ -9,29 +9,28 @@ it on a laptop, failed with ``CI=true``.
 from __future__ import annotations
 
 import copy
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from components import dataplane, renderer, specs, verify  # noqa: E402
-from tests.test_dataplane import (  # noqa: E402
+from components import specs
+from tests.support.dataplane import (
     ALB_HOST,
     CONFIG,
     GATEWAY_DOMAIN,
     LE,
     MATERIAL,
-    _render,
-    _require_tools,
     alb_identity,
     get,
 )
+from tests.support.dataplane import (
+    render_ok as _render,
+)
+from tests.support.dataplane import (
+    require_tools as _require_tools,
+)
+from tools import dataplane, mock_program, verify
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -40,18 +39,18 @@ def tools() -> None:
 
 
 @pytest.fixture(scope="module")
-def rendering() -> renderer.Rendering:
+def rendering() -> mock_program.Rendering:
     return _render({**CONFIG, "albFlavor": "traefik"})
 
 
 @pytest.fixture(scope="module")
-def plane(rendering: renderer.Rendering) -> Iterator[dataplane.LoopbackDataPlane]:
+def plane(rendering: mock_program.Rendering) -> Iterator[dataplane.LoopbackDataPlane]:
     with dataplane.LoopbackDataPlane.from_manifests(rendering.manifests(), MATERIAL) as dp:
         assert dp.alb == "traefik"
         yield dp
 
 
-def _variant(rendering: renderer.Rendering, change: Any) -> list[dict[str, Any]]:
+def _variant(rendering: mock_program.Rendering, change: Any) -> list[dict[str, Any]]:
     manifests = copy.deepcopy(rendering.manifests())
     transport = next(m for m in manifests if m["kind"] == "ServersTransport")
     change(transport["spec"])
@@ -69,7 +68,7 @@ def test_a_path_outside_routes_is_not_served_through_traefik(plane: dataplane.Lo
     assert get(plane, ALB_HOST, "/anything/x").status == 200  # a route: served (the control)
 
 
-def test_the_gateway_refuses_traefik_without_the_client_certificate(rendering: renderer.Rendering) -> None:
+def test_the_gateway_refuses_traefik_without_the_client_certificate(rendering: mock_program.Rendering) -> None:
     manifests = _variant(rendering, lambda spec: spec.pop("certificatesSecrets"))
     with dataplane.LoopbackDataPlane.from_manifests(manifests, MATERIAL) as dp:
         answer = get(dp, ALB_HOST, "/status/418")
@@ -78,7 +77,7 @@ def test_the_gateway_refuses_traefik_without_the_client_certificate(rendering: r
 
 
 def test_traefik_refuses_a_gateway_whose_certificate_does_not_match_server_name(
-    rendering: renderer.Rendering,
+    rendering: mock_program.Rendering,
 ) -> None:
     """The gateway answers on the right SNI but with a certificate for another name."""
     other = LE.issue_leaf([f"other-0002.{GATEWAY_DOMAIN.split('.', 1)[1]}"])
@@ -89,7 +88,7 @@ def test_traefik_refuses_a_gateway_whose_certificate_does_not_match_server_name(
         assert "x509: certificate is valid for other-0002" in dp.log_tail("traefik", 200)
 
 
-def test_verify_works_unchanged_with_traefik(plane: dataplane.LoopbackDataPlane, rendering: renderer.Rendering) -> None:
+def test_verify_works_unchanged_with_traefik(plane: dataplane.LoopbackDataPlane, rendering: mock_program.Rendering) -> None:
     report = verify.run_checks(
         {"albHost": ALB_HOST, "gatewayDomain": GATEWAY_DOMAIN},
         alb_identity(rendering),

@@ -25,12 +25,10 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-FAKE = ROOT / "tests" / "fake_ibmcloud" / "ibmcloud"
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
 from components import ibmcloud
+from tests.support.cluster import ROOT
+
+FAKE = ROOT / "tests" / "fake_ibmcloud" / "ibmcloud"
 
 HASH = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
 NS = "istio-system"

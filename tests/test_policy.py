@@ -18,19 +18,17 @@ from typing import Any, Optional
 
 import pytest
 import yaml
-from conftest import ALB_SECRET, CLUSTER, ROOT, standin
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs
 from pulumi_policy.proxy import UNKNOWN_OBJECT_VALUE, UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
-from components import renderer, settings
-from tests import pki
+import mtls_policies as mp
+from components import settings
+from tests.support import pki
+from tests.support.cluster import ALB_SECRET, CLUSTER, ROOT, standin
+from tools import mock_program
 
 POLICY_DIR = ROOT / "policy"
-if str(POLICY_DIR) not in sys.path:
-    sys.path.insert(0, str(POLICY_DIR))
-
-import mtls_policies as mp  # noqa: E402
 
 GATEWAY = "kubernetes:networking.istio.io/v1:Gateway"
 INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
@@ -106,22 +104,22 @@ CONFIGS: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, dict[str, Any
 
 
 @pytest.fixture(scope="module")
-def renderings() -> dict[str, renderer.Rendering]:
+def renderings() -> dict[str, mock_program.Rendering]:
     out = {}
     for case, (config, cluster, _) in CONFIGS.items():
-        rendering = renderer.render({"cluster": CLUSTER, **config}, standin(**cluster))
+        rendering = mock_program.render({"cluster": CLUSTER, **config}, standin(**cluster))
         assert rendering.error is None, f"{case}: {rendering.error}"
         out[case] = rendering
     return out
 
 
-def registered(rendering: renderer.Rendering) -> Iterator[renderer.Registered]:
+def registered(rendering: mock_program.Rendering) -> Iterator[mock_program.Registered]:
     """What the engine would send the analyzer: every resource the program registers (reads excluded)."""
     return (r for r in rendering.resources if r.custom and not r.read)
 
 
 @pytest.mark.parametrize("case", list(CONFIGS))
-def test_the_programs_resources_pass_every_policy(renderings: dict[str, renderer.Rendering], case: str) -> None:
+def test_the_programs_resources_pass_every_policy(renderings: dict[str, mock_program.Rendering], case: str) -> None:
     policy_config = CONFIGS[case][2]
     results = {f"{r.type} {r.name}": analyze(r.type, r.inputs, policy_config) for r in registered(renderings[case])}
     assert {k: o.violations for k, o in results.items() if o.violations} == {}
@@ -129,7 +127,7 @@ def test_the_programs_resources_pass_every_policy(renderings: dict[str, renderer
 
 
 @pytest.mark.parametrize("case", list(CONFIGS))
-def test_the_policies_apply_to_the_programs_gateway_and_alb(renderings: dict[str, renderer.Rendering], case: str) -> None:
+def test_the_policies_apply_to_the_programs_gateway_and_alb(renderings: dict[str, mock_program.Rendering], case: str) -> None:
     """The control for the test above: the checks ran on the objects they are about, not on nothing.
 
     A new ALB flavour fails here until the pack knows it (an INGRESS_FLAVOURS or ALB_CHECKS entry).
@@ -152,7 +150,7 @@ def test_the_policies_apply_to_the_programs_gateway_and_alb(renderings: dict[str
 
 def test_the_offline_render_passes_every_policy() -> None:
     """The files a reviewer reads (placeholders and all) pass the same policies."""
-    from components import render
+    from tools import render
 
     for flavor in settings.ALB_FLAVORS:
         result = render.render_stack(ROOT, "dev", {"albFlavor": flavor})
@@ -166,7 +164,7 @@ def test_the_offline_render_passes_every_policy() -> None:
 # --- broken variants, each caught ----------------------------------------------------------------
 
 
-def _inputs(renderings: dict[str, renderer.Rendering], case: str, token: str, name: Optional[str] = None) -> dict[str, Any]:
+def _inputs(renderings: dict[str, mock_program.Rendering], case: str, token: str, name: Optional[str] = None) -> dict[str, Any]:
     found = [r for r in registered(renderings[case]) if r.type == token
              and (name is None or r.inputs["metadata"]["name"] == name)]
     assert len(found) == 1, (case, token, name)
@@ -300,7 +298,7 @@ def _configmap() -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("case", list(BROKEN))
-def test_each_broken_variant_is_caught(renderings: dict[str, renderer.Rendering], case: str) -> None:
+def test_each_broken_variant_is_caught(renderings: dict[str, mock_program.Rendering], case: str) -> None:
     config_case, token, name, mutate, policy, words = BROKEN[case]
     props = _configmap() if token == CONFIGMAP else _inputs(renderings, config_case, token, name)
     assert analyze(token, props, CONFIGS[config_case][2]).violations == [], "the unbroken control must pass"
@@ -330,7 +328,7 @@ ALLOWED: dict[str, tuple[str, str, Optional[str], Mutation]] = {
 
 
 @pytest.mark.parametrize("case", list(ALLOWED))
-def test_what_the_policies_leave_alone(renderings: dict[str, renderer.Rendering], case: str) -> None:
+def test_what_the_policies_leave_alone(renderings: dict[str, mock_program.Rendering], case: str) -> None:
     config_case, token, name, mutate = ALLOWED[case]
     props = _configmap() if token == CONFIGMAP else _inputs(renderings, config_case, token, name)
     mutate(props)
@@ -341,7 +339,7 @@ def test_what_the_policies_leave_alone(renderings: dict[str, renderer.Rendering]
 # --- preview: values not known yet ---------------------------------------------------------------
 
 
-def test_unknown_credential_is_reported_as_not_checkable(renderings: dict[str, renderer.Rendering]) -> None:
+def test_unknown_credential_is_reported_as_not_checkable(renderings: dict[str, mock_program.Rendering]) -> None:
     gateway = _inputs(renderings, "flavor-nginx", GATEWAY)
     _tls(gateway)["credentialName"] = UNKNOWN_STRING_VALUE
     outcome = analyze(GATEWAY, gateway)
@@ -350,7 +348,7 @@ def test_unknown_credential_is_reported_as_not_checkable(renderings: dict[str, r
                                                    "(`pulumi up` checks them)")]
 
 
-def test_a_whole_unknown_spec_is_not_checkable_and_not_a_pass(renderings: dict[str, renderer.Rendering]) -> None:
+def test_a_whole_unknown_spec_is_not_checkable_and_not_a_pass(renderings: dict[str, mock_program.Rendering]) -> None:
     gateway = _inputs(renderings, "flavor-nginx", GATEWAY)
     gateway["spec"] = UNKNOWN_OBJECT_VALUE
     ingress = _inputs(renderings, "flavor-nginx", INGRESS)
@@ -359,7 +357,7 @@ def test_a_whole_unknown_spec_is_not_checkable_and_not_a_pass(renderings: dict[s
     assert sorted(p for p, _ in analyze(INGRESS, ingress).unknown) == [mp.ALB_POLICY, mp.KEY_POLICY]
 
 
-def test_what_is_known_is_still_checked_during_preview(renderings: dict[str, renderer.Rendering]) -> None:
+def test_what_is_known_is_still_checked_during_preview(renderings: dict[str, mock_program.Rendering]) -> None:
     gateway = _inputs(renderings, "flavor-nginx", GATEWAY)
     _tls(gateway).update(credentialName=UNKNOWN_STRING_VALUE, mode="SIMPLE")
     outcome = analyze(GATEWAY, gateway)
@@ -392,7 +390,8 @@ def test_pack_files() -> None:
 def test_the_policy_module_stands_alone() -> None:
     """The pack runs in its own virtualenv, where the project's components are not installed."""
     code = "import sys, mtls_policies; assert not [m for m in sys.modules if m.startswith('components')]"
-    subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, '.'); {code}"], cwd=POLICY_DIR, check=True)
+    # -E -s: no PYTHONPATH, no user site; ``-c`` puts only the pack's own folder on the path.
+    subprocess.run([sys.executable, "-E", "-s", "-c", code], cwd=POLICY_DIR, check=True)
 
 
 @pytest.fixture(scope="module")
@@ -419,7 +418,7 @@ def pack() -> Iterator[Any]:
             proc.wait()
 
 
-def _request(r: renderer.Registered | None, token: str = "", props: Optional[dict[str, Any]] = None) -> Any:
+def _request(r: mock_program.Registered | None, token: str = "", props: Optional[dict[str, Any]] = None) -> Any:
     from google.protobuf import json_format, struct_pb2
     from pulumi.runtime.proto import analyzer_pb2
 
@@ -440,7 +439,7 @@ def test_the_running_pack_lists_its_mandatory_policies(pack: Any) -> None:
 
 
 def test_the_running_pack_passes_the_program_and_catches_a_broken_gateway(
-    pack: Any, renderings: dict[str, renderer.Rendering]
+    pack: Any, renderings: dict[str, mock_program.Rendering]
 ) -> None:
     from pulumi.runtime.proto import analyzer_pb2
 
@@ -464,7 +463,7 @@ def test_the_running_pack_passes_the_program_and_catches_a_broken_gateway(
 def test_a_first_preview_is_checked_on_everything_but_the_pending_names(flavor: str) -> None:
     """Before the nlb-dns registration exists only its names are unknown: the Gateway's mode,
     TLS version and pins, and the ALB's re-encryption settings, are checked in the preview."""
-    rendering = renderer.render({"cluster": CLUSTER, "albFlavor": flavor}, standin(), preview=True)
+    rendering = mock_program.render({"cluster": CLUSTER, "albFlavor": flavor}, standin(), preview=True)
     assert rendering.error is None, rendering.error
     by_type: dict[str, list[Outcome]] = {}
     for r in registered(rendering):
@@ -474,17 +473,17 @@ def test_a_first_preview_is_checked_on_everything_but_the_pending_names(flavor: 
     assert [(p, m.split(" ")[0]) for p, m in gateway.unknown] == [(mp.GATEWAY_POLICY, "spec.servers[0].tls.credentialName")]
     gateway_props = next(r.inputs for r in registered(rendering) if r.type == GATEWAY)
     tls = gateway_props["spec"]["servers"][0]["tls"]
-    assert (tls["mode"], tls["minProtocolVersion"], tls["credentialName"]) == ("MUTUAL", "TLSV1_2", renderer.UNKNOWN)
-    assert tls["subjectAltNames"] and renderer.UNKNOWN not in tls["subjectAltNames"]
+    assert (tls["mode"], tls["minProtocolVersion"], tls["credentialName"]) == ("MUTUAL", "TLSV1_2", mock_program.UNKNOWN)
+    assert tls["subjectAltNames"] and mock_program.UNKNOWN not in tls["subjectAltNames"]
     if flavor == "traefik":
         (transport,) = by_type[TRANSPORT]
         assert [p for p, _ in transport.unknown] == [mp.ALB_POLICY]
         spec = next(r.inputs for r in registered(rendering) if r.type == TRANSPORT)["spec"]
-        assert spec["serverName"] == renderer.UNKNOWN and spec["certificatesSecrets"] == ["alb-certs"]
+        assert spec["serverName"] == mock_program.UNKNOWN and spec["certificatesSecrets"] == ["alb-certs"]
     else:
         (ingress,) = by_type[INGRESS]
         annotations = next(r.inputs for r in registered(rendering) if r.type == INGRESS)["metadata"]["annotations"]
-        assert renderer.UNKNOWN not in [v for k, v in annotations.items() if not k.endswith(("proxy-ssl-name", "ssl-services"))]
+        assert mock_program.UNKNOWN not in [v for k, v in annotations.items() if not k.endswith(("proxy-ssl-name", "ssl-services"))]
         # proxy-ssl-name (in ibm-legacy: inside ssl-services) is the pending gateway domain;
         # an annotation not known yet cannot be searched for keys either.
         assert sorted(p for p, _ in ingress.unknown) == [mp.ALB_POLICY, mp.KEY_POLICY]
@@ -492,7 +491,7 @@ def test_a_first_preview_is_checked_on_everything_but_the_pending_names(flavor: 
 
 def test_a_broken_gateway_is_caught_in_the_first_preview() -> None:
     """The point of the above: a SIMPLE gateway fails the preview, not only `pulumi up`."""
-    rendering = renderer.render({"cluster": CLUSTER}, standin(), preview=True)
+    rendering = mock_program.render({"cluster": CLUSTER}, standin(), preview=True)
     gateway = copy.deepcopy(next(r.inputs for r in registered(rendering) if r.type == GATEWAY))
     gateway["spec"]["servers"][0]["tls"]["mode"] = "SIMPLE"
     assert mp.GATEWAY_POLICY in analyze(GATEWAY, gateway).policies()

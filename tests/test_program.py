@@ -8,11 +8,13 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import ALB_DOMAIN, ALB_SECRET, CLUSTER, GATEWAY_DOMAIN, GATEWAY_SECRET, ROOT, Render, standin
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from components import certs, ibmcloud, renderer, settings, specs
+from components import certs, ibmcloud, settings, specs
+from tests.support.cluster import ALB_DOMAIN, ALB_SECRET, CLUSTER, GATEWAY_DOMAIN, GATEWAY_SECRET, ROOT, Render, standin
+from tools import mock_program
+from tools.manifests import strings as _strings
 
 NS = "kubernetes:core/v1:Namespace"
 SECRET = "kubernetes:core/v1:Secret"
@@ -26,31 +28,31 @@ ALB_HOST = f"httpbin.{ALB_DOMAIN}"
 NGINX = "nginx.ingress.kubernetes.io/"
 
 
-def ok(rendering: renderer.Rendering) -> renderer.Rendering:
+def ok(rendering: mock_program.Rendering) -> mock_program.Rendering:
     assert rendering.error is None, rendering.error
     return rendering
 
 
-def dns_command(r: renderer.Rendering) -> renderer.Registered:
+def dns_command(r: mock_program.Rendering) -> mock_program.Registered:
     return next(c for c in r.by_type(COMMAND) if c.name.endswith("-registration"))
 
 
 @pytest.fixture(scope="module")
-def default() -> renderer.Rendering:
+def default() -> mock_program.Rendering:
     """Defaults: classic, private-ca, nginx; only ``cluster`` set (as with a fresh stack)."""
-    return ok(renderer.render({"cluster": CLUSTER}, standin()))
+    return ok(mock_program.render({"cluster": CLUSTER}, standin()))
 
 
 # --- resources -----------------------------------------------------------------------------
 
 
-def test_namespace_has_sidecar_injection(default: renderer.Rendering) -> None:
+def test_namespace_has_sidecar_injection(default: mock_program.Rendering) -> None:
     ns = default.one(NS)
     assert ns.inputs["metadata"]["name"] == "httptools"
     assert ns.inputs["metadata"]["labels"]["istio-injection"] == "enabled"
 
 
-def test_httpbin_sample_is_deployed(default: renderer.Rendering) -> None:
+def test_httpbin_sample_is_deployed(default: mock_program.Rendering) -> None:
     svc = default.one(SERVICE, name="httpbin")
     assert svc.inputs["metadata"]["namespace"] == "httptools"
     assert svc.manifest()["spec"]["ports"] == [{"name": "http", "port": 8000, "targetPort": 8080}]
@@ -65,7 +67,7 @@ def test_deploy_httpbin_false_keeps_only_the_namespace(render: Render) -> None:
     assert len(r.by_type(NS)) == 1
 
 
-def test_one_explicit_provider_with_mutable_secrets(default: renderer.Rendering, render: Render) -> None:
+def test_one_explicit_provider_with_mutable_secrets(default: mock_program.Rendering, render: Render) -> None:
     provider = default.one("pulumi:providers:kubernetes")
     assert provider.inputs.get("enableSecretMutable") in (True, "true")
     assert "context" not in provider.inputs  # current kubeconfig context
@@ -75,12 +77,12 @@ def test_one_explicit_provider_with_mutable_secrets(default: renderer.Rendering,
     assert with_context.inputs["context"] == "iks-prod"
 
 
-def test_gateway_address_is_read_from_the_gateway_service(default: renderer.Rendering) -> None:
+def test_gateway_address_is_read_from_the_gateway_service(default: mock_program.Rendering) -> None:
     read = [r for r in default.by_type(SERVICE) if r.read]
     assert [r.id for r in read] == ["istio-system/istio-ingressgateway"]
 
 
-def test_dns_registration_command(default: renderer.Rendering) -> None:
+def test_dns_registration_command(default: mock_program.Rendering) -> None:
     cmd = dns_command(default)
     for action in ("create", "update", "delete"):
         line = cmd.inputs[action]
@@ -119,14 +121,14 @@ def test_gateway_service_without_address_fails_before_the_command(render: Render
     assert r.by_type(GATEWAY) == [] and r.by_type(INGRESS) == []
 
 
-def test_dns_result_becomes_outputs(default: renderer.Rendering) -> None:
+def test_dns_result_becomes_outputs(default: mock_program.Rendering) -> None:
     assert default.outputs["gatewayDomain"] == GATEWAY_DOMAIN
     assert default.outputs["gatewaySecret"] == GATEWAY_SECRET
     assert default.outputs["albHost"] == ALB_HOST
     assert default.outputs["urls"] == [f"https://{GATEWAY_DOMAIN}/status", f"https://{ALB_HOST}/status"]
 
 
-def test_private_ca_and_client_certificate(default: renderer.Rendering) -> None:
+def test_private_ca_and_client_certificate(default: mock_program.Rendering) -> None:
     ca = default.one("tls:index/selfSignedCert:SelfSignedCert")
     assert ca.inputs["isCaCertificate"] is True
     assert "cert_signing" in ca.inputs["allowedUses"]
@@ -142,7 +144,7 @@ def test_private_ca_and_client_certificate(default: renderer.Rendering) -> None:
     assert default.outputs["clientCertificateNotAfter"] == cert.outputs["validityEndTime"]
 
 
-def test_alb_certs_secret_for_nginx(default: renderer.Rendering) -> None:
+def test_alb_certs_secret_for_nginx(default: mock_program.Rendering) -> None:
     secret = default.one(SECRET, name="alb-certs")
     assert secret.inputs["metadata"]["namespace"] == "istio-system"
     data = secret.inputs["stringData"]
@@ -156,13 +158,13 @@ def test_alb_certs_secret_for_nginx(default: renderer.Rendering) -> None:
     assert secret.is_secret("stringData")
 
 
-def test_cacert_secret_holds_the_private_ca(default: renderer.Rendering) -> None:
+def test_cacert_secret_holds_the_private_ca(default: mock_program.Rendering) -> None:
     secret = default.one(SECRET, name=f"{GATEWAY_SECRET}-cacert")
     assert secret.inputs["metadata"]["namespace"] == "istio-system"
     assert secret.inputs["stringData"] == {"ca.crt": default.one("tls:index/selfSignedCert:SelfSignedCert").outputs["certPem"]}
 
 
-def test_gateway_is_mutual_tls_pinned_to_the_alb(default: renderer.Rendering) -> None:
+def test_gateway_is_mutual_tls_pinned_to_the_alb(default: mock_program.Rendering) -> None:
     gw = default.one(GATEWAY)
     assert gw.inputs["apiVersion"] == "networking.istio.io/v1"
     assert gw.inputs["metadata"]["namespace"] == "istio-system"
@@ -179,7 +181,7 @@ def test_gateway_is_mutual_tls_pinned_to_the_alb(default: renderer.Rendering) ->
     }
 
 
-def test_virtual_service_routes_to_httpbin(default: renderer.Rendering) -> None:
+def test_virtual_service_routes_to_httpbin(default: mock_program.Rendering) -> None:
     spec = default.one(VS).manifest()["spec"]
     assert spec["hosts"] == [GATEWAY_DOMAIN, ALB_HOST]
     assert spec["gateways"] == ["istio-system/httpbin-gateway"]
@@ -188,7 +190,7 @@ def test_virtual_service_routes_to_httpbin(default: renderer.Rendering) -> None:
     assert http["route"] == [{"destination": {"host": "httpbin.httptools.svc.cluster.local", "port": {"number": 8000}}}]
 
 
-def test_ingress_for_nginx(default: renderer.Rendering) -> None:
+def test_ingress_for_nginx(default: mock_program.Rendering) -> None:
     ing = default.one(INGRESS).manifest()
     assert ing["metadata"]["namespace"] == "istio-system"
     spec = ing["spec"]
@@ -211,7 +213,7 @@ def test_ingress_for_nginx(default: renderer.Rendering) -> None:
     assert not any(k.startswith("ingress.bluemix.net/") for k in ann)
 
 
-def test_alb_tls_secret_is_mirrored_with_ibm_cli(default: renderer.Rendering) -> None:
+def test_alb_tls_secret_is_mirrored_with_ibm_cli(default: mock_program.Rendering) -> None:
     mirror = next(c for c in default.by_type(COMMAND) if c.name.endswith("-tls-mirror"))
     argv = shlex.split(mirror.inputs["create"])
     assert argv[:4] == ["python3", "-m", "components.ibmcloud", "mirror-secret"]
@@ -297,29 +299,29 @@ def test_discovery_failure_is_one_clear_error(render: Render) -> None:
 # --- dependencies --------------------------------------------------------------------------
 
 
-def test_gateway_waits_for_registration_and_cacert(default: renderer.Rendering) -> None:
+def test_gateway_waits_for_registration_and_cacert(default: mock_program.Rendering) -> None:
     gw = default.one(GATEWAY).urn
     assert default.depends_on(gw, dns_command(default).urn)
     assert default.depends_on(gw, default.one(SECRET, name=f"{GATEWAY_SECRET}-cacert").urn)
 
 
-def test_virtual_service_waits_for_gateway(default: renderer.Rendering) -> None:
+def test_virtual_service_waits_for_gateway(default: mock_program.Rendering) -> None:
     assert default.depends_on(default.one(VS).urn, default.one(GATEWAY).urn)
 
 
-def test_ingress_waits_for_alb_certs_gateway_and_virtual_service(default: renderer.Rendering) -> None:
+def test_ingress_waits_for_alb_certs_gateway_and_virtual_service(default: mock_program.Rendering) -> None:
     ing = default.one(INGRESS).urn
     for other in (default.one(SECRET, name="alb-certs"), default.one(GATEWAY), default.one(VS)):
         assert default.depends_on(ing, other.urn), other.name
 
 
-def test_httpbin_does_not_wait_for_dns(default: renderer.Rendering) -> None:
+def test_httpbin_does_not_wait_for_dns(default: mock_program.Rendering) -> None:
     dns = dns_command(default).urn
     for r in (default.one(DEPLOYMENT), default.one(NS)):
         assert not default.depends_on(r.urn, dns)
 
 
-def test_no_two_resources_share_a_urn(default: renderer.Rendering) -> None:
+def test_no_two_resources_share_a_urn(default: mock_program.Rendering) -> None:
     urns = [r.urn for r in default.resources]
     assert len(urns) == len(set(urns))
 
@@ -338,16 +340,6 @@ def test_key_material_only_in_secrets(render: Render, config: dict[str, Any]) ->
         assert "PRIVATE KEY" not in json.dumps(value, default=str), name
     for res in r.by_type(COMMAND):
         assert "PRIVATE" not in json.dumps(res.inputs)
-
-
-def _strings(value: Any, path: str = "") -> list[tuple[str, str]]:
-    if isinstance(value, str):
-        return [(path, value)]
-    if isinstance(value, dict):
-        return [s for k, v in value.items() for s in _strings(v, f"{path}.{k}" if path else k)]
-    if isinstance(value, list):
-        return [s for i, v in enumerate(value) for s in _strings(v, f"{path}[{i}]")]
-    return []
 
 
 # --- configuration -------------------------------------------------------------------------
@@ -389,7 +381,7 @@ def test_example_stack_file_is_valid() -> None:
     assert parsed.cluster
 
 
-def test_readme_documents_every_key_and_output(default: renderer.Rendering) -> None:
+def test_readme_documents_every_key_and_output(default: mock_program.Rendering) -> None:
     readme = (ROOT / "README.md").read_text()
     for key in settings.KEYS:
         assert f"| `{key}`" in readme, key

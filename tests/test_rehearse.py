@@ -9,17 +9,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from components import dataplane, rehearse  # noqa: E402
-from tests.test_dataplane import _require_tools  # noqa: E402
+from tests.support.cluster import ROOT
+from tests.support.dataplane import require_tools as _require_tools
+from tools import dataplane, rehearse
 
 
 def run(raw: dict[str, Any], **kwargs: Any) -> tuple[int, list[str]]:
@@ -88,7 +84,7 @@ def test_bad_config_is_named() -> None:
 def test_the_command_rehearses_the_dev_stack() -> None:
     _require_tools()
     proc = subprocess.run(
-        [sys.executable, "-m", "components.rehearse", "--stack", "dev"],
+        [sys.executable, "-m", "tools.rehearse", "--stack", "dev"],
         cwd=ROOT, capture_output=True, text=True, timeout=120, env=dict(os.environ),
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -98,7 +94,7 @@ def test_the_command_rehearses_the_dev_stack() -> None:
 
 def test_the_command_names_a_missing_stack() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "components.rehearse", "--stack", "nosuchstack"],
+        [sys.executable, "-m", "tools.rehearse", "--stack", "nosuchstack"],
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )
     assert proc.returncode == 2

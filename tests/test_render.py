@@ -1,4 +1,4 @@
-"""The offline render (``python -m components.render``): the stack's config, one file per object in
+"""The offline render (``python -m tools.render``): the stack's config, one file per object in
 dependency order, secrets redacted, cluster-only values as marked placeholders, the ``ibmcloud``
 commands, and files that pass the schema checks of test_schemas.py.
 """
@@ -15,10 +15,13 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import ALB_DOMAIN, ROOT
-from test_schemas import VERSIONS, builtin_problems, crd_catalog
 
-from components import manifests, render, settings
+from components import settings
+from tests.support import schemas
+from tests.support.cluster import ALB_DOMAIN, ROOT
+from tests.support.schemas import VERSIONS, crd_catalog
+from tests.support.schemas import every_version_problems as builtin_problems
+from tools import manifests, render
 
 ALB_HOST = f"httpbin.{ALB_DOMAIN}"
 SENTINELS = [p.sentinel for p in render.PLACEHOLDERS]
@@ -33,7 +36,7 @@ def dev() -> render.OfflineRender:
 def cli_out(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
     """The README's command, run as a user runs it."""
     out = tmp_path_factory.mktemp("render") / "manifests"
-    done = subprocess.run([sys.executable, "-m", "components.render", "--stack", "dev", "--out", str(out)],
+    done = subprocess.run([sys.executable, "-m", "tools.render", "--stack", "dev", "--out", str(out)],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     return out, done
 
@@ -96,14 +99,14 @@ def test_the_stack_file_and_pulumi_yaml_defaults_are_applied(dev: render.Offline
 
 def test_the_rendered_files_pass_the_builtin_schemas(cli_out: tuple[Path, Any]) -> None:
     objects = _objects(cli_out[0])
-    builtin = {name: o for name, o in objects.items() if not manifests.is_custom(o)}
+    builtin = {name: o for name, o in objects.items() if not schemas.is_custom(o)}
     assert len(builtin) == 7
     assert {name: p for name, o in builtin.items() if (p := builtin_problems(o))} == {}
 
 
 def test_the_rendered_files_pass_the_crd_schemas(cli_out: tuple[Path, Any]) -> None:
     catalog = crd_catalog()
-    custom = {name: o for name, o in _objects(cli_out[0]).items() if manifests.is_custom(o)}
+    custom = {name: o for name, o in _objects(cli_out[0]).items() if schemas.is_custom(o)}
     assert sorted(o["kind"] for o in custom.values()) == ["Gateway", "VirtualService"]
     problems = {name: catalog.problems(o, metadata_version=VERSIONS[-1]) for name, o in custom.items()}
     assert {k: v for k, v in problems.items() if v} == {}
@@ -112,10 +115,10 @@ def test_the_rendered_files_pass_the_crd_schemas(cli_out: tuple[Path, Any]) -> N
 @pytest.mark.parametrize("flavor", settings.ALB_FLAVORS)
 def test_every_flavour_renders_and_passes_the_schemas(flavor: str) -> None:
     result = render.render_stack(ROOT, "dev", {"albFlavor": flavor})
-    builtin = [m for m in result.manifests if not manifests.is_custom(m)]
+    builtin = [m for m in result.manifests if not schemas.is_custom(m)]
     assert [p for m in builtin for p in builtin_problems(m)] == []
     catalog = crd_catalog()
-    assert [p for m in result.manifests if manifests.is_custom(m) for p in catalog.problems(m, metadata_version=VERSIONS[-1])] == []
+    assert [p for m in result.manifests if schemas.is_custom(m) for p in catalog.problems(m, metadata_version=VERSIONS[-1])] == []
 
 
 # --- secrets and placeholders --------------------------------------------------------------------
@@ -248,7 +251,7 @@ def test_an_encrypted_value_must_be_given_on_the_command_line(tmp_path: Path) ->
 
 
 def test_a_bad_config_value_fails_with_the_programs_message(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "components.render", "--stack", "dev", "--out", str(tmp_path / "o"),
+    done = subprocess.run([sys.executable, "-m", "tools.render", "--stack", "dev", "--out", str(tmp_path / "o"),
                            "--config", "albFlavor=haproxy"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     assert done.stderr.startswith("error: config iks-alb-istio-mtls:albFlavor: must be one of")

@@ -11,57 +11,17 @@ project; ``SHARED_REFERENCE_DIR`` overrides).  Without it the CRD tests skip, ex
 from __future__ import annotations
 
 import copy
-import functools
-import json
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ALB_SECRET, CLUSTER, ROOT, standin
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from components import manifests, renderer, settings
-from tests import pki
-
-_CANDIDATES = [ROOT.parent / "shared" / "reference", Path("/work/shared/reference")]
-REFERENCE = Path(
-    os.environ.get("SHARED_REFERENCE_DIR", "") or next((p for p in _CANDIDATES if p.is_dir()), _CANDIDATES[0])
-)
-#: API group -> its CRD file under shared/reference.
-CRD_FILES: dict[str, str] = {
-    "networking.istio.io": "istio/crd-all.gen-1.30.3.yaml",
-    "traefik.io": "traefik/traefik.io_serverstransports.yaml",
-}
-
-
-def crd_catalog() -> manifests.CrdCatalog:
-    """The catalogued CRDs, or a clean skip (a failure with CI=true) when the reference is absent."""
-    missing = [REFERENCE / f for f in CRD_FILES.values() if not (REFERENCE / f).is_file()]
-    if missing:
-        names = ", ".join(str(m) for m in missing)
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{names} missing, and CI=true requires the reference CRDs")
-        pytest.skip(f"{names} not here (shared/reference is laid beside the checkout in CI)")
-    return _load_catalog()
-
-
-@functools.lru_cache(maxsize=1)
-def _load_catalog() -> manifests.CrdCatalog:
-    return manifests.CrdCatalog.from_files(REFERENCE / f for f in CRD_FILES.values())
-
-
-VERSIONS = manifests.k8s_versions()
-_BUILTIN_CACHE: dict[str, list[str]] = {}
-
-
-def builtin_problems(manifest: dict[str, Any]) -> list[str]:
-    """Strict problems in every Kubernetes minor, each distinct object validated once per session."""
-    key = json.dumps(manifest, sort_keys=True)
-    if key not in _BUILTIN_CACHE:
-        _BUILTIN_CACHE[key] = manifests.SchemaBook(VERSIONS).problems(manifest)
-    return _BUILTIN_CACHE[key]
-
+from components import settings
+from tests.support import pki, schemas
+from tests.support.cluster import ALB_SECRET, CLUSTER, standin
+from tests.support.schemas import CRD_FILES, VERSIONS, crd_catalog
+from tests.support.schemas import every_version_problems as builtin_problems
+from tools import mock_program
 
 # --- the configurations -------------------------------------------------------------------------
 
@@ -98,11 +58,11 @@ CONFIGS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
 
 
 @pytest.fixture(scope="module")
-def renderings() -> dict[str, renderer.Rendering]:
+def renderings() -> dict[str, mock_program.Rendering]:
     """One rendering per configuration, shared by every test here (a run takes ~0.1-1 s)."""
     out = {}
     for case, (config, cluster) in CONFIGS.items():
-        rendering = renderer.render({"cluster": CLUSTER, **config}, standin(**cluster))
+        rendering = mock_program.render({"cluster": CLUSTER, **config}, standin(**cluster))
         assert rendering.error is None, f"{case}: {rendering.error}"
         out[case] = rendering
     return out
@@ -119,8 +79,8 @@ def test_versions_are_every_minor_from_1_28_to_the_newest() -> None:
 
 
 @pytest.mark.parametrize("case", list(CONFIGS))
-def test_builtin_objects_validate_strictly_in_every_version(renderings: dict[str, renderer.Rendering], case: str) -> None:
-    objects = [m for m in renderings[case].manifests() if not manifests.is_custom(m)]
+def test_builtin_objects_validate_strictly_in_every_version(renderings: dict[str, mock_program.Rendering], case: str) -> None:
+    objects = [m for m in renderings[case].manifests() if not schemas.is_custom(m)]
     kinds = {m["kind"] for m in objects}
     assert {"Namespace", "Secret", "Ingress"} <= kinds, kinds
     problems = {f"{m['kind']} {m['metadata'].get('name')}": builtin_problems(m) for m in objects}
@@ -129,11 +89,11 @@ def test_builtin_objects_validate_strictly_in_every_version(renderings: dict[str
 
 @pytest.mark.parametrize("case", list(CONFIGS))
 def test_custom_resources_validate_against_the_crd_of_their_version(
-    renderings: dict[str, renderer.Rendering], case: str
+    renderings: dict[str, mock_program.Rendering], case: str
 ) -> None:
     catalog = crd_catalog()
-    custom = [m for m in renderings[case].manifests() if manifests.is_custom(m)]
-    istio = [m for m in custom if manifests.api_group(m["apiVersion"]) == "networking.istio.io"]
+    custom = [m for m in renderings[case].manifests() if schemas.is_custom(m)]
+    istio = [m for m in custom if schemas.api_group(m["apiVersion"]) == "networking.istio.io"]
     expected_version = CONFIGS[case][0].get("istioApiVersion", "networking.istio.io/v1")
     assert sorted(m["kind"] for m in istio) == ["Gateway", "VirtualService"]
     assert {m["apiVersion"] for m in istio} == {expected_version}
@@ -143,8 +103,8 @@ def test_custom_resources_validate_against_the_crd_of_their_version(
     assert {k: v for k, v in problems.items() if v} == {}
 
 
-def test_every_custom_group_the_program_uses_has_a_crd_file(renderings: dict[str, renderer.Rendering]) -> None:
-    groups = {manifests.api_group(m["apiVersion"]) for r in renderings.values() for m in r.manifests() if manifests.is_custom(m)}
+def test_every_custom_group_the_program_uses_has_a_crd_file(renderings: dict[str, mock_program.Rendering]) -> None:
+    groups = {schemas.api_group(m["apiVersion"]) for r in renderings.values() for m in r.manifests() if schemas.is_custom(m)}
     assert "networking.istio.io" in groups
     assert groups <= set(CRD_FILES), f"add the CRD of {sorted(groups - set(CRD_FILES))} to CRD_FILES"
 
@@ -152,18 +112,18 @@ def test_every_custom_group_the_program_uses_has_a_crd_file(renderings: dict[str
 # --- the checks can fail -------------------------------------------------------------------------
 
 
-def _default(renderings: dict[str, renderer.Rendering], kind: str) -> dict[str, Any]:
+def _default(renderings: dict[str, mock_program.Rendering], kind: str) -> dict[str, Any]:
     found = [m for m in renderings["flavor-nginx"].manifests()
              if m["kind"] == kind and (kind != "Secret" or m["metadata"]["name"] == "alb-certs")]
     assert len(found) == 1
     return copy.deepcopy(found[0])
 
 
-def test_unknown_field_in_a_builtin_object_is_refused_in_every_version(renderings: dict[str, renderer.Rendering]) -> None:
+def test_unknown_field_in_a_builtin_object_is_refused_in_every_version(renderings: dict[str, mock_program.Rendering]) -> None:
     ingress = _default(renderings, "Ingress")
     backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
     backend["port"] = {"nmber": 443}
-    problems = manifests.SchemaBook(VERSIONS).problems(ingress)
+    problems = schemas.SchemaBook(VERSIONS).problems(ingress)
     assert len(problems) == len(VERSIONS)
     assert all("'nmber' was unexpected" in p for p in problems), problems
 
@@ -177,11 +137,11 @@ def test_unknown_field_in_a_builtin_object_is_refused_in_every_version(rendering
         ("Ingress", lambda m: m["spec"]["tls"][0].update(secret="x"), "'secret' was unexpected"),
     ],
 )
-def test_builtin_schema_catches(renderings: dict[str, renderer.Rendering], kind: str, mutate: Any, expected: str) -> None:
+def test_builtin_schema_catches(renderings: dict[str, mock_program.Rendering], kind: str, mutate: Any, expected: str) -> None:
     manifest = _default(renderings, kind)
-    assert manifests.builtin_problems(manifest, VERSIONS[-1]) == []
+    assert schemas.builtin_problems(manifest, VERSIONS[-1]) == []
     mutate(manifest)
-    problems = manifests.builtin_problems(manifest, VERSIONS[-1])
+    problems = schemas.builtin_problems(manifest, VERSIONS[-1])
     assert problems and expected in problems[0], problems
 
 
@@ -205,7 +165,7 @@ def _tls(m: dict[str, Any]) -> dict[str, Any]:
         ("VirtualService", lambda m: m["spec"]["http"][0].update(timout="5s"), "('timout' was unexpected)"),
     ],
 )
-def test_crd_schema_catches(renderings: dict[str, renderer.Rendering], kind: str, mutate: Any, expected: str) -> None:
+def test_crd_schema_catches(renderings: dict[str, mock_program.Rendering], kind: str, mutate: Any, expected: str) -> None:
     catalog = crd_catalog()
     manifest = _default(renderings, kind)
     assert catalog.problems(manifest, metadata_version=VERSIONS[-1]) == []
@@ -214,7 +174,7 @@ def test_crd_schema_catches(renderings: dict[str, renderer.Rendering], kind: str
     assert any(expected in p for p in problems), problems
 
 
-def test_a_valid_timeout_passes_the_cel_rule(renderings: dict[str, renderer.Rendering]) -> None:
+def test_a_valid_timeout_passes_the_cel_rule(renderings: dict[str, mock_program.Rendering]) -> None:
     catalog = crd_catalog()
     manifest = _default(renderings, "VirtualService")
     manifest["spec"]["http"][0]["timeout"] = "1.5s"
@@ -281,7 +241,7 @@ _CRD = {
     ],
 )
 def test_strict_conversion(spec: dict[str, Any], expected: list[str]) -> None:
-    catalog = manifests.CrdCatalog()
+    catalog = schemas.CrdCatalog()
     catalog.add(_CRD, source="test")
     widget = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": spec}
     problems = catalog.problems(widget, metadata_version=VERSIONS[-1])
@@ -289,7 +249,7 @@ def test_strict_conversion(spec: dict[str, Any], expected: list[str]) -> None:
 
 
 def test_a_version_that_is_not_served_is_refused() -> None:
-    catalog = manifests.CrdCatalog()
+    catalog = schemas.CrdCatalog()
     catalog.add(_CRD, source="test")
     problems = catalog.problems({"apiVersion": "example.com/v0", "kind": "Widget", "metadata": {"name": "w"}},
                                 metadata_version=VERSIONS[-1])
@@ -310,4 +270,4 @@ def test_a_version_that_is_not_served_is_refused() -> None:
     ],
 )
 def test_cel_rules_evaluated_offline(rule: str, value: Any, expected: bool | None) -> None:
-    assert manifests.evaluate_cel(rule, value) is expected
+    assert schemas.evaluate_cel(rule, value) is expected

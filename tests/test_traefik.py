@@ -1,6 +1,6 @@
 """albFlavor=traefik under Pulumi's mocks: the IKS Traefik ALB's ServersTransport, our Service, the Ingress.
 
-Also the pure side: the settings, the spec builders and :mod:`components.traefik_conf`, which
+Also the pure side: the settings, the spec builders and :mod:`tools.traefik_conf`, which
 turns the rendered objects into the file-provider configuration a loopback Traefik runs.
 """
 
@@ -13,12 +13,13 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import ALB_DOMAIN, ALB_SECRET, CLUSTER, GATEWAY_DOMAIN, GATEWAY_SECRET, Render, standin
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from components import certs, renderer, settings, specs, traefik_conf
-from tests import pki
-from tests.test_program import _strings
+from components import certs, settings, specs
+from tests.support import pki
+from tests.support.cluster import ALB_DOMAIN, ALB_SECRET, CLUSTER, GATEWAY_DOMAIN, GATEWAY_SECRET, Render, standin
+from tools import mock_program, traefik_conf
+from tools.manifests import strings as _strings
 
 SECRET = "kubernetes:core/v1:Secret"
 SERVICE = "kubernetes:core/v1:Service"
@@ -39,22 +40,22 @@ _CRD_CANDIDATES = [
 CRD_DIR = Path(os.environ.get("TRAEFIK_REFERENCE_DIR", "") or next((p for p in _CRD_CANDIDATES if p.is_dir()), _CRD_CANDIDATES[0]))
 
 
-def ok(rendering: renderer.Rendering) -> renderer.Rendering:
+def ok(rendering: mock_program.Rendering) -> mock_program.Rendering:
     assert rendering.error is None, rendering.error
     return rendering
 
 
-def traefik_render(render: Render, **config: Any) -> renderer.Rendering:
+def traefik_render(render: Render, **config: Any) -> mock_program.Rendering:
     return ok(render({"albFlavor": "traefik", **config}))
 
 
 @pytest.fixture(scope="module")
-def traefik() -> renderer.Rendering:
+def traefik() -> mock_program.Rendering:
     """albFlavor=traefik, everything else default (private-ca, mirror, one route)."""
-    return ok(renderer.render({"cluster": CLUSTER, "albFlavor": "traefik"}, standin()))
+    return ok(mock_program.render({"cluster": CLUSTER, "albFlavor": "traefik"}, standin()))
 
 
-def dns_command(r: renderer.Rendering) -> renderer.Registered:
+def dns_command(r: mock_program.Rendering) -> mock_program.Registered:
     return next(c for c in r.by_type(COMMAND) if c.name.endswith("-registration"))
 
 
@@ -85,7 +86,7 @@ def test_pulumi_yaml_and_settings_describe_the_traefik_flavor() -> None:
 # --- the objects ---------------------------------------------------------------------------
 
 
-def test_servers_transport(traefik: renderer.Rendering) -> None:
+def test_servers_transport(traefik: mock_program.Rendering) -> None:
     st = traefik.one(TRANSPORT)
     assert st.manifest() == {
         "apiVersion": "traefik.io/v1alpha1",
@@ -108,7 +109,7 @@ def test_servers_transport_sets_max_version_with_min_version() -> None:
     assert spec["minVersion"] == "VersionTLS12" and spec["maxVersion"] == "VersionTLS13"
 
 
-def test_gateway_service_of_our_own(traefik: renderer.Rendering) -> None:
+def test_gateway_service_of_our_own(traefik: mock_program.Rendering) -> None:
     svc = traefik.one(SERVICE, name="httpbin-gateway-tls")
     assert not svc.read
     assert svc.manifest() == {
@@ -131,7 +132,7 @@ def test_gateway_service_of_our_own(traefik: renderer.Rendering) -> None:
     }
 
 
-def _our_service(r: renderer.Rendering) -> dict[str, Any]:
+def _our_service(r: mock_program.Rendering) -> dict[str, Any]:
     return next(x.inputs for x in r.by_type(SERVICE) if not x.read and x.inputs["metadata"]["name"] == specs.TRAEFIK_GATEWAY_SERVICE)
 
 
@@ -139,12 +140,12 @@ def _our_service(r: renderer.Rendering) -> dict[str, Any]:
 def test_our_service_targets_the_installed_gateways_https_port(target: int | str) -> None:
     """A gateway installed with another pod port: our Service follows the installation's Service."""
     ports = [{"name": "http2", "port": 80, "targetPort": 8080}, {"name": "https", "port": 443, "targetPort": target}]
-    r = ok(renderer.render({"cluster": CLUSTER, "albFlavor": "traefik"}, standin(gateway_ports=ports)))
+    r = ok(mock_program.render({"cluster": CLUSTER, "albFlavor": "traefik"}, standin(gateway_ports=ports)))
     assert _our_service(r)["spec"]["ports"] == [{"name": "https", "port": 443, "targetPort": target, "protocol": "TCP"}]
 
 
 def test_a_gateway_service_without_443_is_one_clear_error() -> None:
-    r = renderer.render({"cluster": CLUSTER, "albFlavor": "traefik"}, standin(gateway_ports=[{"name": "http2", "port": 80}]))
+    r = mock_program.render({"cluster": CLUSTER, "albFlavor": "traefik"}, standin(gateway_ports=[{"name": "http2", "port": 80}]))
     assert str(r.error) == (
         "service istio-system/istio-ingressgateway has no port 443: it is not the Istio ingress gateway's "
         "HTTPS Service (gatewayService)"
@@ -155,20 +156,20 @@ def test_a_gateway_service_without_443_is_one_clear_error() -> None:
 def test_with_an_existing_gateway_domain_the_service_is_still_read_once_for_its_port() -> None:
     ports = [{"name": "https", "port": 443, "targetPort": 9443}]
     config = {"cluster": CLUSTER, "albFlavor": "traefik", "gatewayDomain": "gw.example.com", "gatewaySecret": "gw-cert"}
-    r = ok(renderer.render(config, standin(gateway_ports=ports)))
+    r = ok(mock_program.render(config, standin(gateway_ports=ports)))
     assert [x.id for x in r.by_type(SERVICE) if x.read] == ["istio-system/istio-ingressgateway"]
     assert "gateway-dns-registration" not in [c.name for c in r.by_type("command:local:Command")]
     assert _our_service(r)["spec"]["ports"][0]["targetPort"] == 9443
 
 
-def test_istio_gateway_service_is_only_read(traefik: renderer.Rendering) -> None:
+def test_istio_gateway_service_is_only_read(traefik: mock_program.Rendering) -> None:
     """The Istio installation owns istio-ingressgateway: we read its address, never write it."""
     mine = [r for r in traefik.by_type(SERVICE) if r.inputs.get("metadata", {}).get("name") == "istio-ingressgateway"]
     assert mine == []
     assert [r.id for r in traefik.by_type(SERVICE) if r.read] == ["istio-system/istio-ingressgateway"]
 
 
-def test_ingress(traefik: renderer.Rendering) -> None:
+def test_ingress(traefik: mock_program.Rendering) -> None:
     ing = traefik.one(INGRESS).manifest()
     assert ing == {
         "apiVersion": "networking.k8s.io/v1",
@@ -197,13 +198,13 @@ def test_ingress(traefik: renderer.Rendering) -> None:
     }
 
 
-def test_no_other_flavours_annotations(traefik: renderer.Rendering) -> None:
+def test_no_other_flavours_annotations(traefik: mock_program.Rendering) -> None:
     ann = traefik.one(INGRESS).inputs["metadata"]["annotations"]
     assert not any(k.startswith(("nginx.ingress.kubernetes.io/", "ingress.bluemix.net/")) for k in ann)
     assert not any(k.startswith(f"{TRAEFIK}service.") for k in ann), "service.* annotations belong on the Service"
 
 
-def test_alb_certs_secret_serves_both_transport_fields(traefik: renderer.Rendering) -> None:
+def test_alb_certs_secret_serves_both_transport_fields(traefik: mock_program.Rendering) -> None:
     secret = traefik.one(SECRET, name="alb-certs")
     assert secret.inputs["metadata"]["namespace"] == traefik.one(TRANSPORT).inputs["metadata"]["namespace"]
     data = secret.inputs["stringData"]
@@ -214,7 +215,7 @@ def test_alb_certs_secret_serves_both_transport_fields(traefik: renderer.Renderi
     assert secret.is_secret("stringData")
 
 
-def test_every_reference_resolves(traefik: renderer.Rendering) -> None:
+def test_every_reference_resolves(traefik: mock_program.Rendering) -> None:
     """Ingress -> Service -> ServersTransport -> Secrets, as Traefik's providers look them up."""
     st = traefik.one(TRANSPORT).manifest()
     ns = st["metadata"]["namespace"]
@@ -263,13 +264,13 @@ def test_default_certificate_mode(render: Render) -> None:
     assert not [c for c in r.by_type(COMMAND) if c.name.endswith("-tls-mirror")]
 
 
-def test_alb_tls_secret_is_mirrored_as_for_nginx(traefik: renderer.Rendering) -> None:
+def test_alb_tls_secret_is_mirrored_as_for_nginx(traefik: mock_program.Rendering) -> None:
     mirror = next(c for c in traefik.by_type(COMMAND) if c.name.endswith("-tls-mirror"))
     assert traefik.depends_on(traefik.one(INGRESS).urn, mirror.urn)
 
 
-def test_outputs_are_those_of_the_other_flavours(traefik: renderer.Rendering) -> None:
-    nginx = ok(renderer.render({"cluster": CLUSTER}, standin()))
+def test_outputs_are_those_of_the_other_flavours(traefik: mock_program.Rendering) -> None:
+    nginx = ok(mock_program.render({"cluster": CLUSTER}, standin()))
     assert set(traefik.outputs) == set(nginx.outputs)
     for key in ("gatewayDomain", "gatewaySecret", "gatewayNamespace", "albHost", "albCertsSecret", "urls", "appNamespace"):
         assert traefik.outputs[key] == nginx.outputs[key], key
@@ -278,7 +279,7 @@ def test_outputs_are_those_of_the_other_flavours(traefik: renderer.Rendering) ->
 
 def test_other_flavours_create_no_traefik_objects() -> None:
     for config in ({}, {"albFlavor": "ibm-legacy"}):
-        r = ok(renderer.render({"cluster": CLUSTER, **config}, standin()))
+        r = ok(mock_program.render({"cluster": CLUSTER, **config}, standin()))
         assert r.by_type(TRANSPORT) == []
         assert [s for s in r.by_type(SERVICE) if s.inputs.get("metadata", {}).get("name") == "httpbin-gateway-tls"] == []
 
@@ -307,7 +308,7 @@ def _check(value: Any, schema: dict[str, Any], path: str) -> list[str]:
     return problems
 
 
-def test_servers_transport_matches_the_traefik_crd(traefik: renderer.Rendering) -> None:
+def test_servers_transport_matches_the_traefik_crd(traefik: mock_program.Rendering) -> None:
     crd_file = CRD_DIR / "traefik.io_serverstransports.yaml"
     if not crd_file.is_file():
         pytest.skip(f"Traefik CRD reference not found at {crd_file}")
@@ -326,17 +327,17 @@ def test_servers_transport_matches_the_traefik_crd(traefik: renderer.Rendering) 
 # --- dependencies --------------------------------------------------------------------------
 
 
-def test_servers_transport_waits_for_alb_certs_registration_and_gateway(traefik: renderer.Rendering) -> None:
+def test_servers_transport_waits_for_alb_certs_registration_and_gateway(traefik: mock_program.Rendering) -> None:
     st = traefik.one(TRANSPORT).urn
     for other in (traefik.one(SECRET, name="alb-certs"), dns_command(traefik), traefik.one(GATEWAY)):
         assert traefik.depends_on(st, other.urn), other.name
 
 
-def test_service_waits_for_servers_transport(traefik: renderer.Rendering) -> None:
+def test_service_waits_for_servers_transport(traefik: mock_program.Rendering) -> None:
     assert traefik.depends_on(traefik.one(SERVICE, name="httpbin-gateway-tls").urn, traefik.one(TRANSPORT).urn)
 
 
-def test_ingress_waits_for_everything_it_routes_through(traefik: renderer.Rendering) -> None:
+def test_ingress_waits_for_everything_it_routes_through(traefik: mock_program.Rendering) -> None:
     ing = traefik.one(INGRESS).urn
     for other in (
         traefik.one(TRANSPORT), traefik.one(SERVICE, name="httpbin-gateway-tls"), traefik.one(SECRET, name="alb-certs"),
@@ -345,7 +346,7 @@ def test_ingress_waits_for_everything_it_routes_through(traefik: renderer.Render
         assert traefik.depends_on(ing, other.urn), other.name
 
 
-def test_registration_order(traefik: renderer.Rendering) -> None:
+def test_registration_order(traefik: mock_program.Rendering) -> None:
     """Registered in the order the engine will create them (and destroy them reversed)."""
     order = [r.urn for r in traefik.resources]
     st = order.index(traefik.one(TRANSPORT).urn)
@@ -367,7 +368,7 @@ INTER = ROOT_CA.intermediate("Test Client Issuing CA", organization="Example Cor
 GOOD = INTER.issue_leaf(pki.ALB_SANS, client_auth=True)
 
 
-def _alb_source(render: Render, issued: pki.Issued, trusted: str) -> renderer.Rendering:
+def _alb_source(render: Render, issued: pki.Issued, trusted: str) -> mock_program.Rendering:
     secrets = {f"default/{ALB_SECRET}": {"tls.crt": issued.chain_pem, "tls.key": issued.key_pem}}
     return render({"albFlavor": "traefik", "clientCertSource": "alb", "trustedCaPem": trusted}, standin(secrets=secrets))
 
@@ -411,7 +412,7 @@ def test_alb_source_preflight_refuses_a_letsencrypt_leaf_before_any_traefik_obje
 FILES = {"client_cert_file": "/run/alb/tls.crt", "client_key_file": "/run/alb/tls.key", "ca_file": "/run/alb/ca.crt"}
 
 
-def test_file_config_for_the_default_rendering(traefik: renderer.Rendering) -> None:
+def test_file_config_for_the_default_rendering(traefik: mock_program.Rendering) -> None:
     conf = traefik_conf.traefik_file_config(traefik.manifests(), upstream="127.0.0.1:18443", **FILES)
     router_key = traefik_conf.normalize(f"istio-system-httpbin-alb-{ALB_HOST}/status")
     assert conf == {
@@ -467,7 +468,7 @@ def test_file_config_default_certificate_mode(render: Render) -> None:
     assert conf["tls"] == {"stores": {"default": {"defaultCertificate": {"certFile": "/a.crt", "keyFile": "/a.key"}}}}
 
 
-def _mutated(r: renderer.Rendering, kind: str, change: Any) -> list[dict[str, Any]]:
+def _mutated(r: mock_program.Rendering, kind: str, change: Any) -> list[dict[str, Any]]:
     out = []
     for m in r.manifests():
         m = json.loads(json.dumps(m))
@@ -516,14 +517,14 @@ def _transport_with_config_map(m: dict[str, Any]) -> dict[str, Any]:
     ],
     ids=["transport-missing", "ca-key-missing", "service-annotation", "router-annotation", "configmap-ca"],
 )
-def test_file_config_refuses_what_it_cannot_translate(traefik: renderer.Rendering, kind: str, change: Any, message: str) -> None:
+def test_file_config_refuses_what_it_cannot_translate(traefik: mock_program.Rendering, kind: str, change: Any, message: str) -> None:
     with pytest.raises(traefik_conf.TraefikConfigError) as err:
         traefik_conf.traefik_file_config(_mutated(traefik, kind, change), upstream="127.0.0.1:1", **FILES)
     assert message in str(err.value)
 
 
 def test_file_config_needs_the_traefik_flavor() -> None:
-    nginx = ok(renderer.render({"cluster": CLUSTER}, standin()))
+    nginx = ok(mock_program.render({"cluster": CLUSTER}, standin()))
     with pytest.raises(traefik_conf.TraefikConfigError, match="istio-system/istio-ingressgateway, which the program does not create"):
         traefik_conf.traefik_file_config(nginx.manifests(), upstream="127.0.0.1:1", **FILES)
 
@@ -536,6 +537,6 @@ def test_normalize_is_traefiks(name: str, expected: str) -> None:
     assert traefik_conf.normalize(name) == expected
 
 
-def test_gateway_secret_name_is_not_touched(traefik: renderer.Rendering) -> None:
+def test_gateway_secret_name_is_not_touched(traefik: mock_program.Rendering) -> None:
     """The Gateway's own certificate (nlb-dns) is Istio's business, as with every flavour."""
     assert traefik.one(GATEWAY).manifest()["spec"]["servers"][0]["tls"]["credentialName"] == GATEWAY_SECRET

@@ -84,7 +84,7 @@ LE_POLICY = x509.ObjectIdentifier("2.23.140.1.2.1")  # CA/B Forum domain-validat
 
 def utcnow() -> dt.datetime:
     """Aware UTC now, truncated to seconds (X.509 times have no fractions)."""
-    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 
 
 def new_key() -> ec.EllipticCurvePrivateKey:

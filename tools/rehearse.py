@@ -1,4 +1,4 @@
-"""``python -m components.rehearse --stack dev``: the stack's mutual-TLS hop on this laptop.
+"""``python -m tools.rehearse --stack dev``: the stack's mutual-TLS hop on this laptop.
 
 Takes the stack's configuration, renders its objects the way the tests do (under Pulumi's
 mocks, no CLI, no cluster, no IBM Cloud), gives them a stand-in Let's Encrypt-shaped PKI
@@ -22,10 +22,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Optional
 from unittest import mock
 
-from . import certs, dataplane, renderer, specs, standin_pki, verify
+from components import certs, specs
+from components.settings import ConfigError, Settings, parse_settings
+
+from . import dataplane, mock_program, standin_pki, verify
 from . import dataplane_conf as conf
 from .render import ROOT, RenderError, load_stack_config
-from .settings import ConfigError, Settings, parse_settings
 
 Print = Callable[[str], None]
 
@@ -87,12 +89,12 @@ def describe(dp: dataplane.LoopbackDataPlane) -> list[str]:
 
 
 def _render(
-    config: Mapping[str, Any], cluster: renderer.ClusterStandIn, *, preflight: bool
-) -> renderer.Rendering:
+    config: Mapping[str, Any], cluster: mock_program.ClusterStandIn, *, preflight: bool
+) -> mock_program.Rendering:
     if preflight:
-        return renderer.render(config, cluster)
+        return mock_program.render(config, cluster)
     with mock.patch.object(certs, "preflight_alb_client_material", return_value=[]):
-        return renderer.render(config, cluster)
+        return mock_program.render(config, cluster)
 
 
 def rehearse(raw: Mapping[str, Any], *, without_preflight: bool = False, out: Print = print) -> int:
@@ -109,7 +111,7 @@ def rehearse(raw: Mapping[str, Any], *, without_preflight: bool = False, out: Pr
     config = {**raw, "albDomain": alb_domain, "albSecret": alb_secret, "trustedCaPem": pki.anchors_pem}
     if settings.gateway_domain:
         config["gatewaySecret"] = gateway_secret
-    cluster = renderer.ClusterStandIn(
+    cluster = mock_program.ClusterStandIn(
         alb_domain=alb_domain,
         alb_secret=alb_secret,
         gateway_addresses=["rehearsal-gw.lb.appdomain.cloud"] if settings.cluster_type == "vpc" else ["169.46.7.10"],
@@ -177,7 +179,7 @@ def _teapot_path(routes: Sequence[str]) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m components.rehearse", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.rehearse", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stack", default="dev", help="stack whose Pulumi.<stack>.yaml to rehearse (default: dev)")
     parser.add_argument(
         "--without-preflight", action="store_true",
@@ -192,7 +194,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return rehearse(raw, without_preflight=args.without_preflight)
     finally:
-        renderer.close_event_loop()
+        mock_program.close_event_loop()
 
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Optional
 
-from . import specs
+from components import specs
+
 from .dataplane_conf import object_ref
 
 ANNOTATION = specs.TRAEFIK

@@ -1,6 +1,6 @@
 """The loopback data plane: real nginx (as the ALB), Envoy (as the gateway) and httpbin on 127.0.0.1.
 
-Built from a rendering's manifests (see :mod:`components.dataplane_conf`) plus what only the
+Built from a rendering's manifests (see :mod:`tools.dataplane_conf`) plus what only the
 cluster holds: the ALB's certificate (the Ingress's TLS secret) and the gateway's nlb-dns
 certificate.  Used by the conformance tests and by ``rehearse``.
 

@@ -1,8 +1,8 @@
-"""``python -m components.render --stack dev --out manifests/``: what ``pulumi up`` would apply, offline.
+"""``python -m tools.render --stack dev --out manifests/``: what ``pulumi up`` would apply, offline.
 
 Runs the program with the stack's configuration (``Pulumi.<stack>.yaml`` over the defaults in
 ``Pulumi.yaml``, as the CLI merges them) under the in-process renderer
-(:mod:`components.renderer`): no Pulumi CLI, cluster or IBM Cloud.  Writes one YAML file per
+(:mod:`tools.mock_program`): no Pulumi CLI, cluster or IBM Cloud.  Writes one YAML file per
 Kubernetes/Istio object, numbered in dependency order, with secret values redacted, and
 ``SUMMARY.md``: the order, the ``ibmcloud`` commands the update would run, the stack outputs.
 
@@ -27,11 +27,12 @@ from typing import Any, Final, Optional
 
 import yaml
 
-from . import manifests, renderer
-from .settings import PROJECT, ConfigError, Settings, parse_settings
+from components.settings import PROJECT, ConfigError, Settings, parse_settings
+
+from . import manifests, mock_program
 
 ROOT: Final = Path(__file__).resolve().parent.parent
-MARK: Final = "rendered offline by components.render"
+MARK: Final = "rendered offline by tools.render"
 SUMMARY: Final = "SUMMARY.md"
 
 
@@ -87,10 +88,10 @@ def mark(text: str) -> str:
     return text
 
 
-def placeholder_cluster(settings: Settings) -> renderer.ClusterStandIn:
+def placeholder_cluster(settings: Settings) -> mock_program.ClusterStandIn:
     """A stand-in cluster that answers with sentinels where only the cluster or IBM Cloud knows the value."""
     address = GATEWAY_IP if settings.cluster_type == "classic" else GATEWAY_HOSTNAME
-    return renderer.ClusterStandIn(
+    return mock_program.ClusterStandIn(
         # As the cluster would: what the config names (the mirror command echoes the name it was given).
         alb_domain=settings.alb_domain or ALB_DOMAIN.sentinel,
         alb_secret=settings.alb_secret or ALB_SECRET.sentinel,
@@ -159,7 +160,7 @@ class Step:
     action: str
     what: str
     file: Optional[str] = None
-    record: Optional[renderer.Registered] = None
+    record: Optional[mock_program.Registered] = None
 
 
 @dataclass
@@ -173,11 +174,11 @@ class OfflineRender:
     summary: str = ""
 
 
-def _k8s_object(record: renderer.Registered) -> bool:
+def _k8s_object(record: mock_program.Registered) -> bool:
     return record.custom and not record.read and record.type.startswith("kubernetes:")
 
 
-def _describe(record: renderer.Registered) -> tuple[str, str]:
+def _describe(record: mock_program.Registered) -> tuple[str, str]:
     """(action, what) of one resource, as the summary shows it."""
     meta = record.inputs.get("metadata") or {}
     kind = record.type.rpartition(":")[2]
@@ -206,7 +207,7 @@ def render_stack(project_dir: Path, stack: str, overrides: Optional[Mapping[str,
             "--config clientCertSource=private-ca"
         )
     cluster = placeholder_cluster(settings)
-    rendering = renderer.render(raw, cluster, stack=stack)
+    rendering = mock_program.render(raw, cluster, stack=stack)
     if rendering.error is not None:
         raise RenderError(f"the program failed: {rendering.error}")
 
@@ -303,15 +304,15 @@ def _call_line(call: str, note: str) -> str:
 def regenerate_command(stack: str, overrides: Optional[Mapping[str, str]]) -> str:
     """The command line that made a render; ``--config`` values left out (they may be secret)."""
     keys = "".join(f" --config {key}=..." for key in sorted(overrides or {}))
-    return f"python -m components.render --stack {stack}{keys}"
+    return f"python -m tools.render --stack {stack}{keys}"
 
 
 def _summary(
     command: str,
     stack: str,
     settings: Settings,
-    rendering: renderer.Rendering,
-    cluster: renderer.ClusterStandIn,
+    rendering: mock_program.Rendering,
+    cluster: mock_program.ClusterStandIn,
     steps: Sequence[Step],
     files: Sequence[str],
 ) -> str:
@@ -400,7 +401,7 @@ def _override(text: str) -> tuple[str, str]:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m components.render",
+        prog="python -m tools.render",
         description="Write what `pulumi up` would apply for a stack, without the Pulumi CLI, a cluster or IBM Cloud.",
     )
     parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
@@ -415,7 +416,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     finally:
-        renderer.close_event_loop()
+        mock_program.close_event_loop()
     written = write(result, args.out)
     print(result.summary)
     print(f"wrote {len(written)} files to {args.out}")

@@ -1,206 +1,31 @@
-"""The program's Kubernetes objects as a reviewer reads them: ordered, redacted, schema-checked.
-
-Pure (no Pulumi import), shared by the offline render (:mod:`components.render`) and the tests.
-The schema checks import ``kubernetes-validate`` and ``jsonschema`` (test dependencies) only
-when called, so the Pulumi program never needs them.
-
-Schemas are looked up by ``apiVersion``/``kind``: built-in kinds in the official Kubernetes
-schemas that ``kubernetes-validate`` ships (strict: unknown fields rejected), custom resources in
+"""Schema checks for the tests: built-in kinds against the official Kubernetes schemas that
+``kubernetes-validate`` ships (strict: unknown fields rejected), custom resources against
 whatever CRD files a :class:`CrdCatalog` was given (Istio's, Traefik's, ...), made strict the way
 the API server prunes: a field the schema does not declare is an error here, because the API
 server would silently drop it (a misspelt ``credentialName`` would leave the gateway without
-mutual TLS).  Adding a CRD-backed kind is adding its CRD file to the catalog, nothing else.
+mutual TLS).  Adding a CRD-backed kind is adding its CRD file to :data:`CRD_FILES`, nothing else.
+
+The CRDs are read in place from ``shared/reference`` beside the checkout (never copied into the
+project; ``SHARED_REFERENCE_DIR`` overrides).  Without it the CRD tests skip, except with
+``CI=true``, where they fail.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import copy
+import functools
 import json
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Final, Optional
+from typing import Any, Final, Optional
 
+import pytest
 import yaml
 
-# --- redaction -------------------------------------------------------------------------------
-
-REDACTED: Final = "<redacted>"
-#: Any PEM private key: PKCS#8, "RSA", "EC", "ENCRYPTED", "OPENSSH" ...
-PRIVATE_KEY_RE: Final = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")
-_CERT_RE: Final = re.compile(r"-----BEGIN CERTIFICATE-----")
-_PATH_TOKEN: Final = re.compile(r"\[(\d+)\]")
-
-
-def _as_text(value: Any) -> str:
-    """A secret value as text: ``data`` values are base64, ``stringData`` values plain."""
-    if not isinstance(value, str):
-        return json.dumps(value)
-    try:
-        decoded = base64.b64decode(value, validate=True).decode("utf-8")
-    except (binascii.Error, ValueError):
-        return value
-    return decoded if "-----BEGIN" in decoded else value
-
-
-def redacted_value(value: Any) -> str:
-    """What a reviewer may see of a secret value: how many certificates it holds, nothing else."""
-    if isinstance(value, str) and value.startswith(REDACTED[:-1]):
-        return value  # redacted already
-    text = _as_text(value)
-    certs = len(_CERT_RE.findall(text))
-    if certs and not PRIVATE_KEY_RE.search(text):
-        return f"<redacted: {certs} PEM certificate{'s' if certs > 1 else ''}>"
-    return REDACTED
-
-
-def _redact_all(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _redact_all(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact_all(v) for v in value]
-    return redacted_value(value)
-
-
-def _redact_at(node: Any, path: str) -> None:
-    """Redact the value at a Pulumi secret path such as ``stringData`` or ``spec.a[0].b``.
-
-    Keys may contain dots (``tls.crt``), so each step takes the longest key the path starts with.
-    """
-    while path:
-        match = _PATH_TOKEN.match(path)
-        if match and isinstance(node, list):
-            index, rest = int(match.group(1)), path[match.end():].lstrip(".")
-            if index >= len(node):
-                return
-            if not rest:
-                node[index] = _redact_all(node[index])
-                return
-            node, path = node[index], rest
-            continue
-        if not isinstance(node, dict):
-            return
-        keys = [k for k in node if path == k or path.startswith((k + ".", k + "["))]
-        if not keys:
-            return
-        key = max(keys, key=len)
-        rest = path[len(key):].lstrip(".")
-        if not rest:
-            node[key] = _redact_all(node[key])
-            return
-        node, path = node[key], rest
-
-
-def redact(manifest: Mapping[str, Any], secret_paths: Sequence[str] = ()) -> dict[str, Any]:
-    """The manifest with Pulumi-secret values and every Secret value replaced, keys kept.
-
-    A Secret's values are redacted whatever Pulumi knows about them: a reviewer needs to see
-    which keys exist, never what they hold.  (Renders then also stay identical between runs,
-    although the stand-in PKI makes new keys each time.)
-    """
-    out = copy.deepcopy(dict(manifest))
-    for path in secret_paths:
-        _redact_at(out, path)
-    if out.get("kind") == "Secret" and out.get("apiVersion") == "v1":
-        for key in ("data", "stringData"):
-            if isinstance(out.get(key), dict):
-                out[key] = {k: redacted_value(v) for k, v in out[key].items()}
-    return out
-
-
-def strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
-    """Every string in a nested value, with its dotted path (keys included: they are text too)."""
-    if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            sub = f"{path}.{key}" if path else str(key)
-            yield sub, str(key)
-            yield from strings(item, sub)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from strings(item, f"{path}[{index}]")
-
-
-def substitute(value: Any, replace: Callable[[str], str]) -> Any:
-    """``value`` with ``replace`` applied to every string (dict keys included)."""
-    if isinstance(value, str):
-        return replace(value)
-    if isinstance(value, dict):
-        return {replace(k) if isinstance(k, str) else k: substitute(v, replace) for k, v in value.items()}
-    if isinstance(value, list):
-        return [substitute(v, replace) for v in value]
-    return value
-
-
-# --- files -----------------------------------------------------------------------------------
-
-_TOP_ORDER: Final = ("apiVersion", "kind", "metadata", "type", "immutable", "spec", "data", "stringData")
-_META_ORDER: Final = ("name", "namespace", "labels", "annotations")
-
-
-def _sorted(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _sorted(value[k]) for k in sorted(value)}
-    if isinstance(value, list):
-        return [_sorted(v) for v in value]
-    return value
-
-
-def _ordered(mapping: Mapping[str, Any], first: Sequence[str]) -> dict[str, Any]:
-    keys = [k for k in first if k in mapping] + sorted(k for k in mapping if k not in first)
-    return {k: mapping[k] for k in keys}
-
-
-def canonical(manifest: Mapping[str, Any]) -> dict[str, Any]:
-    """Stable key order (``apiVersion``, ``kind``, ``metadata`` first; the rest sorted), for diffs."""
-    out = {k: _sorted(v) for k, v in manifest.items()}
-    if isinstance(out.get("metadata"), dict):
-        out["metadata"] = _ordered(out["metadata"], _META_ORDER)
-    return _ordered(out, _TOP_ORDER)
-
-
-def file_name(index: int, manifest: Mapping[str, Any]) -> str:
-    """``NN-kind-namespace-name.yaml``: sorted by name, the files list in dependency order."""
-    meta = manifest.get("metadata") or {}
-    parts = [str(manifest.get("kind", "object")), str(meta.get("namespace") or ""), str(meta.get("name") or "")]
-    stem = "-".join(re.sub(r"[^a-z0-9.-]+", "", p.lower()).strip(".-") for p in parts if p)
-    return f"{index:02d}-{stem}.yaml"
-
-
-def to_yaml(manifest: Mapping[str, Any], header: Sequence[str] = ()) -> str:
-    """One object as YAML, after ``#`` header lines."""
-    body = yaml.safe_dump(canonical(manifest), sort_keys=False, default_flow_style=False, width=120, allow_unicode=True)
-    return "".join(f"# {line}\n" if line else "#\n" for line in header) + body
-
-
-def dependency_steps(dependencies: Mapping[str, Iterable[str]]) -> dict[str, int]:
-    """Step (1, 2, ...) of each node: one more than the latest of its dependencies.
-
-    Nodes of one step wait for nothing in the same or a later step, so the engine may run them
-    in parallel.  Dependencies outside the mapping (component resources) are ignored.
-    """
-    steps: dict[str, int] = {}
-    visiting: set[str] = set()
-
-    def step(node: str) -> int:
-        if node in steps:
-            return steps[node]
-        if node in visiting:
-            raise ValueError(f"dependency cycle through {node}")
-        visiting.add(node)
-        before = [step(dep) for dep in dependencies[node] if dep in dependencies and dep != node]
-        visiting.discard(node)
-        steps[node] = 1 + max(before, default=0)
-        return steps[node]
-
-    for node in dependencies:
-        step(node)
-    return steps
-
+from tests.support.cluster import ROOT
 
 # --- schemas ---------------------------------------------------------------------------------
 
@@ -414,3 +239,44 @@ class SchemaBook:
                 return [f"no CRD catalog to check {manifest.get('apiVersion')} {manifest.get('kind')} against"]
             return self.crds.problems(manifest, metadata_version=self.versions[-1])
         return [p for version in self.versions for p in builtin_problems(manifest, version)]
+
+
+# --- the reference CRDs and the versions -----------------------------------------------------
+
+_CANDIDATES = [ROOT.parent / "shared" / "reference", Path("/work/shared/reference")]
+REFERENCE = Path(
+    os.environ.get("SHARED_REFERENCE_DIR", "") or next((p for p in _CANDIDATES if p.is_dir()), _CANDIDATES[0])
+)
+#: API group -> its CRD file under shared/reference.
+CRD_FILES: dict[str, str] = {
+    "networking.istio.io": "istio/crd-all.gen-1.30.3.yaml",
+    "traefik.io": "traefik/traefik.io_serverstransports.yaml",
+}
+
+
+def crd_catalog() -> CrdCatalog:
+    """The catalogued CRDs, or a clean skip (a failure with CI=true) when the reference is absent."""
+    missing = [REFERENCE / f for f in CRD_FILES.values() if not (REFERENCE / f).is_file()]
+    if missing:
+        names = ", ".join(str(m) for m in missing)
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{names} missing, and CI=true requires the reference CRDs")
+        pytest.skip(f"{names} not here (shared/reference is laid beside the checkout in CI)")
+    return _load_catalog()
+
+
+@functools.lru_cache(maxsize=1)
+def _load_catalog() -> CrdCatalog:
+    return CrdCatalog.from_files(REFERENCE / f for f in CRD_FILES.values())
+
+
+VERSIONS = k8s_versions()
+_BUILTIN_CACHE: dict[str, list[str]] = {}
+
+
+def every_version_problems(manifest: dict[str, Any]) -> list[str]:
+    """Strict problems in every Kubernetes minor, each distinct object validated once per session."""
+    key = json.dumps(manifest, sort_keys=True)
+    if key not in _BUILTIN_CACHE:
+        _BUILTIN_CACHE[key] = SchemaBook(VERSIONS).problems(manifest)
+    return _BUILTIN_CACHE[key]

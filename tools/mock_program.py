@@ -2,8 +2,8 @@
 
 No Pulumi CLI, provider plugin, cluster or IBM Cloud: the cluster's reads (the gateway's
 Service, the ALB secret), the nlb-dns Command and ``ibmcloud ks cluster get`` are answered
-by a :class:`ClusterStandIn`; pulumi-tls resources by :mod:`components.tls_standin`.
-The tests, the offline render and the loopback rehearsal all use this one renderer.
+by a :class:`ClusterStandIn`; pulumi-tls resources by :mod:`tools.tls_standin`.
+The tests, the offline render and the loopback rehearsal all use this one mock_program.
 """
 
 from __future__ import annotations
@@ -24,8 +24,10 @@ from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from . import ibmcloud, tls_standin
-from .settings import PROJECT
+from components import ibmcloud
+from components.settings import PROJECT
+
+from . import tls_standin
 
 _SIG_KEY = "4dabf18193072939515e22adb298388d"
 _SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
@@ -309,7 +311,7 @@ def render(
     can also check what was (not) registered before the failure.  ``preview=True`` runs it as a
     stack's first ``pulumi preview``: computed outputs are unknown and recorded as :data:`UNKNOWN`.
     """
-    from .program import run
+    from components.program import run
 
     mocks = _Mocks(cluster, preview=preview)
     monitor = _Monitor(mocks)

@@ -1,4 +1,4 @@
-"""``python -m components.verify --stack dev``: the recipe's two curls, against a live stack.
+"""``python -m tools.verify --stack dev``: the recipe's two curls, against a live stack.
 
 1. ``https://httpbin.<albDomain>/status/418`` through the ALB answers 418;
 2. ``https://<gatewayDomain>/status/418`` straight to the gateway answers 418 to a client
@@ -35,7 +35,7 @@ from typing import Optional
 
 from cryptography import x509
 
-from . import specs
+from components import specs
 
 DEFAULT_PATH = "/status/418"
 DEFAULT_STATUS = 418
@@ -304,7 +304,7 @@ def _parse_connect_to(value: str) -> Target:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m components.verify", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.verify", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stack", default="dev", help="stack whose outputs to check (default: dev)")
     parser.add_argument("--outputs-json", help="read the outputs from this file instead of `pulumi stack output --json`")
     parser.add_argument("--client-cert", help="PEM client certificate (default: from the cluster's alb-certs secret)")
