@@ -1,0 +1,80 @@
+"""Existing stacks keep every resource's URN (type, name, parent chain) across refactors.
+
+A changed URN makes ``pulumi up`` delete the old resource and create a new one: for the nlb-dns
+Command that runs a real ``nlb-dns rm``.  The golden lists in ``tests/data/urns.json`` were taken
+from the program as users' stacks have it; a change to them must come with an alias in the
+program (``pulumi.Alias``) and an entry here proving the alias points at the old URN.
+
+Regenerate only on purpose: ``python -m tests.test_urns > tests/data/urns.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import pytest
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from tests.support import pki
+from tests.support.cluster import ALB_SECRET, ROOT, render, standin
+
+GOLDEN = ROOT / "tests" / "data" / "urns.json"
+
+_CLIENT_ROOT = pki.self_signed_ca("Test Client Root", organization="Example Corp (test)")
+_CLIENT_LEAF = _CLIENT_ROOT.intermediate(
+    "Test Client Issuing CA", organization="Example Corp (test)",
+    ekus=[ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
+).issue_leaf(pki.ALB_SANS, client_auth=True)
+
+#: Stack config and stand-in cluster per case: the three ALB flavours on the default stack, and
+#: the other branches that register resources of their own.
+CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "default": ({}, {}),
+    "traefik": ({"albFlavor": "traefik"}, {}),
+    "ibm-legacy": ({"albFlavor": "ibm-legacy"}, {}),
+    "configured-gateway-domain": (
+        {"gatewayDomain": "gw.example.com", "gatewaySecret": "gw-cert", "albTlsMode": "default-certificate",
+         "deployHttpbin": "false"},
+        {},
+    ),
+    "alb-client-certificate": (
+        {"clientCertSource": "alb", "trustedCaPem": _CLIENT_ROOT.cert_pem},
+        {"secrets": {f"default/{ALB_SECRET}": {"tls.crt": _CLIENT_LEAF.chain_pem, "tls.key": _CLIENT_LEAF.key_pem}}},
+    ),
+}
+
+
+def urns(case: str) -> list[str]:
+    """Every URN the program registers or reads for ``case``, with its parent's URN, sorted (the
+    engine registers in whatever order the outputs resolve)."""
+    config, cluster = CASES[case]
+    rendering = render(config, standin(**cluster))
+    if rendering.error is not None:
+        raise AssertionError(f"{case}: {rendering.error}")
+    return sorted(f"{r.urn} <- {r.parent}" for r in rendering.resources)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_every_urn_and_parent_is_unchanged(case: str) -> None:
+    golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    assert urns(case) == golden[case]
+
+
+def test_the_golden_lists_hold_the_resources_that_matter() -> None:
+    """The lists are not empty or trivial: the nlb-dns Command and the objects users have are there."""
+    golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    assert set(golden) == set(CASES)
+    default = "\n".join(golden["default"])
+    for token in ("command:local:Command::gateway-dns-registration", "command:local:Command::alb-tls-mirror",
+                  "networking.istio.io/v1:Gateway::mesh-gateway", "networking.k8s.io/v1:Ingress::alb-ingress",
+                  "tls:index/locallySignedCert:LocallySignedCert::client-pki-client-cert"):
+        assert token in default, token
+    assert any("ServersTransport" in u for u in golden["traefik"])
+    assert not any("gateway-dns-registration" in u for u in golden["configured-gateway-domain"])
+
+
+if __name__ == "__main__":
+    json.dump({case: urns(case) for case in CASES}, sys.stdout, indent=1)
+    sys.stdout.write("\n")
