@@ -19,15 +19,54 @@ something that does not exist yet (and ``destroy`` removes them the other way ro
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Optional, Union, cast
+from collections.abc import Mapping, Sequence
+from typing import Any, TypedDict, cast
 
 import pulumi
 import pulumi_command as command
 import pulumi_kubernetes as k8s
 
 from . import deferred, ibmcloud, specs
-from .settings import Settings
+from .settings import AlbFlavor, AlbTlsMode
+
+
+class AlbIngressArgs(TypedDict):
+    """What :class:`AlbIngress` needs."""
+
+    flavor: AlbFlavor
+    """Which ALB serves the Ingress (``albFlavor``): annotations or a ServersTransport."""
+    ingress_class_name: str
+    """The ALB's IngressClass (``ingressClassName``, or the flavour's default)."""
+    namespace: str
+    """The gateway's namespace (``gatewayNamespace``): the Ingress and ``alb-certs`` live there."""
+    gateway_service: str
+    """The gateway's Service (``gatewayService``), the Ingress's backend on nginx and ibm-legacy."""
+    gateway_selector: Mapping[str, str]
+    """Labels of the gateway pods, which the Traefik flavour's own Service selects."""
+    gateway_https_target_port: pulumi.Output[int | str] | None
+    """The pod port behind port 443 of the gateway's Service (Traefik flavour), read by the program."""
+    gateway_domain: pulumi.Output[str]
+    """The gateway's subdomain: the ALB's SNI and the name it verifies."""
+    routes: Sequence[str]
+    """Path prefixes the ALB sends to the gateway (``routes``)."""
+    cluster: str
+    """The IKS cluster, for the ALB certificate's mirror (``cluster``)."""
+    alb_domain: str
+    """The ALB's Ingress subdomain: the Ingress's host derives from it."""
+    alb_secret: str
+    """The ALB's TLS secret (``albSecret``)."""
+    alb_secret_namespace: str
+    """Where IKS keeps it (``albSecretNamespace``)."""
+    alb_tls_mode: AlbTlsMode
+    """How the Ingress's namespace gets the ALB certificate (``albTlsMode``)."""
+    client_cert_pem: pulumi.Output[str]
+    """The certificate the ALB presents to the gateway."""
+    client_key_pem: pulumi.Output[str]
+    """Its private key (a secret)."""
+    trusted_ca_pem: str
+    """The roots the ALB trusts for the gateway's certificate."""
+    wait_for: Sequence[pulumi.Resource]
+    """What must exist before the Ingress routes to the gateway: the Gateway."""
 
 
 class AlbIngress(pulumi.ComponentResource):
@@ -35,30 +74,17 @@ class AlbIngress(pulumi.ComponentResource):
 
     secret: k8s.core.v1.Secret
     ingress: k8s.networking.v1.Ingress
-    tls_mirror: Optional[command.local.Command] = None
-    servers_transport: Optional[k8s.apiextensions.CustomResource] = None
-    gateway_service: Optional[k8s.core.v1.Service] = None
+    tls_mirror: command.local.Command | None = None
+    servers_transport: k8s.apiextensions.CustomResource | None = None
+    gateway_service: k8s.core.v1.Service | None = None
 
-    def __init__(
-        self,
-        name: str,
-        settings: Settings,
-        *,
-        alb_domain: str,
-        alb_secret: str,
-        gateway_domain: pulumi.Output[str],
-        client_cert_pem: pulumi.Output[str],
-        client_key_pem: pulumi.Output[str],
-        trusted_ca_pem: str,
-        wait_for: Sequence[pulumi.Resource],
-        provider: k8s.Provider,
-        gateway_https_target_port: Optional[pulumi.Input[Union[int, str]]] = None,
-        opts: Optional[pulumi.ResourceOptions] = None,
-    ) -> None:
+    def __init__(self, name: str, args: AlbIngressArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        """``opts`` carries the Kubernetes provider (``providers``), which the children inherit."""
         super().__init__("iks-alb-istio-mtls:index:AlbIngress", name, None, opts)
-        ns = settings.gateway_namespace
-        data = pulumi.Output.all(client_cert_pem, client_key_pem).apply(
-            lambda pems: specs.alb_certs_data(settings.alb_flavor, pems[0], pems[1], trusted_ca_pem)
+        ns, flavor = args["namespace"], args["flavor"]
+        trusted_ca_pem = args["trusted_ca_pem"]
+        data = pulumi.Output.all(args["client_cert_pem"], args["client_key_pem"]).apply(
+            lambda pems: specs.alb_certs_data(flavor, pems[0], pems[1], trusted_ca_pem)
         )
         # Renewal changes the data: the provider's enable_secret_mutable updates it in place.
         self.secret = k8s.core.v1.Secret(
@@ -66,26 +92,24 @@ class AlbIngress(pulumi.ComponentResource):
             metadata={"name": specs.ALB_CERTS_SECRET, "namespace": ns, "labels": specs.labels("alb")},
             type="Opaque",
             string_data=pulumi.Output.secret(cast(Any, data)),
-            opts=pulumi.ResourceOptions(parent=self, provider=provider),
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        host = specs.alb_host(alb_domain)
-        tls_secret_name, tls_waits = self._tls_secret(name, settings, alb_secret)
+        host = specs.alb_host(args["alb_domain"])
+        tls_secret_name, tls_waits = self._tls_secret(name, args)
         # Only the values still pending stay unknown in a preview (see deferred.py).
         pending = deferred.Deferred()
         annotations = pending.resolve(
             specs.ingress_annotations(
-                flavor=settings.alb_flavor,
+                flavor=flavor,
                 gateway_namespace=ns,
-                gateway_service=settings.gateway_service,
-                gateway_domain=pending.text(gateway_domain),
+                gateway_service=args["gateway_service"],
+                gateway_domain=pending.text(args["gateway_domain"]),
             )
         )
         backend_waits: list[pulumi.Resource] = []
-        if settings.alb_flavor == "traefik":
-            backend_waits = self._traefik_backend(
-                name, settings, gateway_domain, gateway_https_target_port or specs.GATEWAY_HTTPS_TARGET_PORT, wait_for, provider
-            )
-        backend_service = specs.ingress_backend_service(settings.alb_flavor, settings.gateway_service)
+        if flavor == "traefik":
+            backend_waits = self._traefik_backend(name, args)
+        backend_service = specs.ingress_backend_service(flavor, args["gateway_service"])
         self.ingress = k8s.networking.v1.Ingress(
             f"{name}-ingress",
             metadata={
@@ -96,30 +120,22 @@ class AlbIngress(pulumi.ComponentResource):
             },
             spec=pending.resolve(
                 specs.ingress_spec(
-                    ingress_class_name=settings.ingress_class_name,
+                    ingress_class_name=args["ingress_class_name"],
                     host=host,
-                    routes=settings.routes,
+                    routes=args["routes"],
                     gateway_service=backend_service,
                     tls_secret_name=pending.text(tls_secret_name) if tls_secret_name is not None else None,
                 )
             ),
             opts=pulumi.ResourceOptions(
-                parent=self, provider=provider, depends_on=[self.secret, *backend_waits, *tls_waits, *wait_for]
+                parent=self, depends_on=[self.secret, *backend_waits, *tls_waits, *args["wait_for"]]
             ),
         )
         self.register_outputs({"host": host})
 
-    def _traefik_backend(
-        self,
-        name: str,
-        settings: Settings,
-        gateway_domain: pulumi.Output[str],
-        https_target_port: pulumi.Input[Union[int, str]],
-        wait_for: Sequence[pulumi.Resource],
-        provider: k8s.Provider,
-    ) -> list[pulumi.Resource]:
+    def _traefik_backend(self, name: str, args: AlbIngressArgs) -> list[pulumi.Resource]:
         """The ServersTransport (client cert, CA, server name) and the Service it is bound to."""
-        ns = settings.gateway_namespace
+        ns = args["namespace"]
         transport = deferred.Deferred()
         # The spec waits for the registration through gateway_domain; alb-certs, which it
         # reads, and the Gateway (wait_for) are explicit.
@@ -128,9 +144,10 @@ class AlbIngress(pulumi.ComponentResource):
             api_version=specs.TRAEFIK_API_VERSION,
             kind="ServersTransport",
             metadata={"name": specs.SERVERS_TRANSPORT_NAME, "namespace": ns, "labels": specs.labels("alb")},
-            spec=transport.resolve(specs.servers_transport_spec(gateway_domain=transport.text(gateway_domain))),
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.secret, *wait_for]),
+            spec=transport.resolve(specs.servers_transport_spec(gateway_domain=transport.text(args["gateway_domain"]))),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.secret, *args["wait_for"]]),
         )
+        https_target_port = args["gateway_https_target_port"] or specs.GATEWAY_HTTPS_TARGET_PORT
         pending = deferred.Deferred()
         # A ClusterIP Service with a selector: the provider's await (endpoints exist) then also
         # proves that gatewaySelector finds the gateway pods.
@@ -142,25 +159,23 @@ class AlbIngress(pulumi.ComponentResource):
                 "labels": specs.labels("alb"),
                 "annotations": specs.traefik_service_annotations(ns),
             },
-            spec=cast(Any, pending.resolve(specs.traefik_gateway_service_spec(settings.gateway_selector, pending.text(https_target_port)))),
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.servers_transport]),
+            spec=cast(Any, pending.resolve(specs.traefik_gateway_service_spec(args["gateway_selector"], pending.text(https_target_port)))),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.servers_transport]),
         )
         return [self.servers_transport, self.gateway_service]
 
-    def _tls_secret(
-        self, name: str, settings: Settings, alb_secret: str
-    ) -> tuple[Optional[pulumi.Output[str]], list[pulumi.Resource]]:
+    def _tls_secret(self, name: str, args: AlbIngressArgs) -> tuple[pulumi.Output[str] | None, list[pulumi.Resource]]:
         """The ALB secret's name in the Ingress's namespace, and what must exist first."""
-        ns = settings.gateway_namespace
-        if settings.alb_secret_namespace == ns:
+        ns, alb_secret, source_ns = args["namespace"], args["alb_secret"], args["alb_secret_namespace"]
+        if source_ns == ns:
             return pulumi.Output.from_input(alb_secret), []
-        if settings.alb_tls_mode == "default-certificate":
+        if args["alb_tls_mode"] == "default-certificate":
             return None, []
+        cluster = args["cluster"]
 
         def line(action: str) -> str:
             return ibmcloud.mirror_command_line(
-                action, cluster=settings.cluster, name=alb_secret,
-                source_namespace=settings.alb_secret_namespace, namespace=ns,
+                action, cluster=cluster, name=alb_secret, source_namespace=source_ns, namespace=ns,
             )
 
         self.tls_mirror = command.local.Command(
@@ -168,7 +183,7 @@ class AlbIngress(pulumi.ComponentResource):
             create=line("mirror-secret"),
             update=line("mirror-secret"),
             delete=line("unmirror-secret"),
-            triggers=[settings.cluster, alb_secret, settings.alb_secret_namespace, ns],
+            triggers=[cluster, alb_secret, source_ns, ns],
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
         return self.tls_mirror.stdout.apply(ibmcloud.parse_mirror_result), [self.tls_mirror]

@@ -11,14 +11,14 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, cast
+from typing import Any, Protocol, TypedDict, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_tls as tls
 
 from . import certs, specs
-from .settings import Settings
+from .settings import ClientCertSource
 
 #: The private CA outlives many client certificates; rotating it swaps the gateway's trust.
 CA_VALIDITY_HOURS = 10 * 365 * 24
@@ -34,7 +34,37 @@ class CheckedMaterial:
     not_after: str
 
 
-def decode_secret_data(data: Optional[Mapping[str, str]], key: str, secret_ref: str) -> str:
+class Preflight(Protocol):
+    """Checks the ALB's certificate and key before anything carries them; returns warnings."""
+
+    def __call__(
+        self, tls_crt: str, tls_key: str, trusted_pem: str, *, alb_host: str, secret_ref: str
+    ) -> list[str]: ...
+
+
+class ClientPkiArgs(TypedDict):
+    """What :class:`ClientPki` needs."""
+
+    source: ClientCertSource
+    """``private-ca`` (made here) or ``alb`` (the ALB's own certificate) (``clientCertSource``)."""
+    cluster: str
+    """The cluster's name, the certificates' organization (``cluster``)."""
+    alb_domain: str
+    """The ALB's Ingress subdomain: the client certificate's SAN derives from it."""
+    alb_secret_ref: str
+    """``namespace/name`` of the ALB's TLS secret (``alb`` source only)."""
+    trusted_ca_pem: str
+    """The roots the ALB trusts for the gateway (``alb`` source: the gateway's client CA too)."""
+    validity_hours: int
+    """Validity of the client certificate (``clientCertValidityHours``)."""
+    early_renewal_hours: int
+    """How long before expiry ``pulumi up`` renews it (``clientCertEarlyRenewalHours``)."""
+    preflight: Preflight
+    """The check of the ALB's material: :func:`certs.preflight_alb_client_material` unless a
+    rehearsal asks for another."""
+
+
+def decode_secret_data(data: Mapping[str, str] | None, key: str, secret_ref: str) -> str:
     """One key of a Secret read from the cluster (``.data`` is base64), or a clear error."""
     if not data or key not in data or not data[key]:
         raise pulumi.RunError(f"secret {secret_ref} has no key {key}: it is not the ALB's TLS secret (albSecret)")
@@ -48,36 +78,33 @@ class ClientPki(pulumi.ComponentResource):
     """What the ALB presents (client cert + key), what the gateway trusts, and what it pins."""
 
     client_cert_pem: pulumi.Output[str]
+    """The certificate the ALB presents to the gateway."""
     client_key_pem: pulumi.Output[str]
+    """Its private key (a secret)."""
     gateway_trusted_ca_pem: pulumi.Output[str]
+    """What the gateway trusts for client certificates (the ``-cacert`` secret)."""
     pinned_sans: pulumi.Output[Sequence[str]]
+    """The client SANs the gateway accepts."""
     not_after: pulumi.Output[str]
+    """When the client certificate expires (stack output ``clientCertificateNotAfter``)."""
 
-    def __init__(
-        self,
-        name: str,
-        settings: Settings,
-        *,
-        alb_domain: str,
-        alb_secret: str,
-        trusted_ca_pem: str,
-        provider: k8s.Provider,
-        opts: Optional[pulumi.ResourceOptions] = None,
-    ) -> None:
+    def __init__(self, name: str, args: ClientPkiArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        """``opts`` carries the Kubernetes provider (``providers``), which the ALB secret's read inherits."""
         super().__init__("iks-alb-istio-mtls:index:ClientPki", name, None, opts)
-        if settings.client_cert_source == "private-ca":
-            self._private_ca(name, settings, alb_domain)
+        if args["source"] == "private-ca":
+            self._private_ca(name, args)
         else:
-            self._alb_certificate(name, settings, alb_domain, alb_secret, trusted_ca_pem, provider)
+            self._alb_certificate(name, args)
         self.register_outputs({"notAfter": self.not_after, "pinnedSans": self.pinned_sans})
 
-    def _private_ca(self, name: str, settings: Settings, alb_domain: str) -> None:
+    def _private_ca(self, name: str, args: ClientPkiArgs) -> None:
+        organization = args["cluster"][:64]
         child = pulumi.ResourceOptions(parent=self)
         ca_key = tls.PrivateKey(f"{name}-ca-key", algorithm="ECDSA", ecdsa_curve="P256", opts=child)
         ca = tls.SelfSignedCert(
             f"{name}-ca",
             private_key_pem=ca_key.private_key_pem,
-            subject=tls.SelfSignedCertSubjectArgs(common_name="iks-alb-istio-mtls ALB client CA", organization=settings.cluster[:64]),
+            subject=tls.SelfSignedCertSubjectArgs(common_name="iks-alb-istio-mtls ALB client CA", organization=organization),
             is_ca_certificate=True,
             allowed_uses=["cert_signing", "crl_signing", "digital_signature"],
             validity_period_hours=CA_VALIDITY_HOURS,
@@ -87,11 +114,11 @@ class ClientPki(pulumi.ComponentResource):
         key = tls.PrivateKey(f"{name}-client-key", algorithm="ECDSA", ecdsa_curve="P256", opts=child)
         # IKS names are often longer than the 64 characters a common name may hold:
         # the ALB's name goes into the SAN, which is what the gateway pins.
-        dns_name = specs.alb_client_dns_name(alb_domain)
+        dns_name = specs.alb_client_dns_name(args["alb_domain"])
         csr = tls.CertRequest(
             f"{name}-client-csr",
             private_key_pem=key.private_key_pem,
-            subject=tls.CertRequestSubjectArgs(common_name="iks-alb", organization=settings.cluster[:64]),
+            subject=tls.CertRequestSubjectArgs(common_name="iks-alb", organization=organization),
             dns_names=[dns_name],
             opts=child,
         )
@@ -101,8 +128,8 @@ class ClientPki(pulumi.ComponentResource):
             ca_private_key_pem=ca_key.private_key_pem,
             ca_cert_pem=ca.cert_pem,
             allowed_uses=["client_auth", "digital_signature", "key_encipherment"],
-            validity_period_hours=settings.client_cert_validity_hours,
-            early_renewal_hours=settings.client_cert_early_renewal_hours,
+            validity_period_hours=args["validity_hours"],
+            early_renewal_hours=args["early_renewal_hours"],
             opts=child,
         )
         self.client_cert_pem = cert.cert_pem
@@ -111,26 +138,16 @@ class ClientPki(pulumi.ComponentResource):
         self.pinned_sans = pulumi.Output.from_input([dns_name])
         self.not_after = cert.validity_end_time
 
-    def _alb_certificate(
-        self,
-        name: str,
-        settings: Settings,
-        alb_domain: str,
-        alb_secret: str,
-        trusted_ca_pem: str,
-        provider: k8s.Provider,
-    ) -> None:
-        secret_ref = f"{settings.alb_secret_namespace}/{alb_secret}"
-        source = k8s.core.v1.Secret.get(
-            f"{name}-alb-secret", secret_ref, opts=pulumi.ResourceOptions(parent=self, provider=provider)
-        )
+    def _alb_certificate(self, name: str, args: ClientPkiArgs) -> None:
+        secret_ref, alb_domain, trusted_ca_pem = args["alb_secret_ref"], args["alb_domain"], args["trusted_ca_pem"]
+        source = k8s.core.v1.Secret.get(f"{name}-alb-secret", secret_ref, opts=pulumi.ResourceOptions(parent=self))
         host = specs.alb_host(alb_domain)
 
-        def preflight(data: Optional[Mapping[str, str]]) -> CheckedMaterial:
+        def preflight(data: Mapping[str, str] | None) -> CheckedMaterial:
             cert_pem = decode_secret_data(data, "tls.crt", secret_ref)
             key_pem = decode_secret_data(data, "tls.key", secret_ref)
             try:
-                warnings = certs.preflight_alb_client_material(
+                warnings = args["preflight"](
                     cert_pem, key_pem, trusted_ca_pem, alb_host=host, secret_ref=secret_ref
                 )
             except certs.CertificateError as exc:

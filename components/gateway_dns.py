@@ -1,21 +1,22 @@
 """Recipe steps 4-6: the gateway's address and its nlb-dns subdomain with an IKS certificate.
 
-The registration runs ``python3 -m components.ibmcloud`` through a pulumi-command
-``local.Command`` (create/update/delete); this file only wires it.  Parsing the Command's
+The program reads the gateway's Service once; :func:`load_balancer_addresses` and
+:func:`https_target_port` turn what it read into values.  The registration runs
+``python3 -m components.ibmcloud`` through a pulumi-command ``local.Command``
+(create/update/delete); this file only wires it.  Parsing the Command's
 one-line JSON result is pure and lives in :mod:`components.ibmcloud`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Optional, Union, cast
+from typing import Any, TypedDict, cast
 
 import pulumi
 import pulumi_command as command
-import pulumi_kubernetes as k8s
 
 from . import ibmcloud, specs
-from .settings import Settings
+from .settings import ClusterType
 
 
 def load_balancer_addresses(status: Any, *, cluster_type: str, service_ref: str) -> list[str]:
@@ -54,7 +55,7 @@ def checked_result(stdout: str, gateway_namespace: str) -> ibmcloud.NlbResult:
     return result
 
 
-def https_target_port(spec: Any, service_ref: str) -> Union[int, str]:
+def https_target_port(spec: Any, service_ref: str) -> int | str:
     """``targetPort`` of the Service's port 443 (the Service's spec, typed or a dict), or a clear error."""
     ports = spec.get("ports") if isinstance(spec, dict) else getattr(spec, "ports", None)
     listed = [
@@ -67,69 +68,64 @@ def https_target_port(spec: Any, service_ref: str) -> Union[int, str]:
         raise pulumi.RunError(str(exc)) from None
 
 
+class GatewayDnsArgs(TypedDict):
+    """What :class:`GatewayDns` needs: where to register, or the subdomain the user configured."""
+
+    cluster: str
+    """The IKS cluster (``cluster``)."""
+    cluster_type: ClusterType
+    """``classic`` registers IPs, ``vpc`` the load balancer's hostname (``clusterType``)."""
+    secret_namespace: str
+    """Where IKS must put the subdomain's certificate: the gateway's namespace (``gatewayNamespace``)."""
+    cert_wait_timeout_seconds: int
+    """How long the registration waits for the certificate (``certWaitTimeoutSeconds``)."""
+    addresses: pulumi.Output[Sequence[str]] | None
+    """The gateway Service's load-balancer addresses, read by the program; ``None``: do not
+    register, use ``configured_domain`` and ``configured_secret``."""
+    configured_domain: str | None
+    """``gatewayDomain``, when the user keeps the subdomain."""
+    configured_secret: str | None
+    """``gatewaySecret``, its certificate secret."""
+
+
 class GatewayDns(pulumi.ComponentResource):
     """The gateway's DNS name and certificate secret: registered here, or the configured ones."""
 
     hostname: pulumi.Output[str]
+    """The gateway's subdomain (the Gateway's host, the ALB's SNI and ``proxy-ssl-name``)."""
     secret_name: pulumi.Output[str]
-    addresses: pulumi.Output[Sequence[str]]
-    registration: Optional[command.local.Command]
-    #: The pod port behind port 443 of the gateway's Service (read when asked for).
-    https_target_port: Optional[pulumi.Output[Union[int, str]]]
+    """Its certificate secret in the gateway's namespace (the Gateway's ``credentialName``)."""
+    registration: command.local.Command | None
+    """The nlb-dns Command, when this component registers the subdomain."""
 
-    def __init__(
-        self,
-        name: str,
-        settings: Settings,
-        *,
-        provider: k8s.Provider,
-        read_https_target_port: bool = False,
-        opts: Optional[pulumi.ResourceOptions] = None,
-    ) -> None:
+    def __init__(self, name: str, args: GatewayDnsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("iks-alb-istio-mtls:index:GatewayDns", name, None, opts)
         self.registration = None
-        self.https_target_port = None
-        service_ref = f"{settings.gateway_namespace}/{settings.gateway_service}"
-        service: Optional[k8s.core.v1.Service] = None
-        if settings.registers_dns or read_https_target_port:
-            # One read of the installation's Service, for its address and its HTTPS port.
-            service = k8s.core.v1.Service.get(
-                f"{name}-gateway-service",
-                service_ref,
-                opts=pulumi.ResourceOptions(parent=self, provider=provider),
-            )
-        if service is not None and read_https_target_port:
-            self.https_target_port = service.spec.apply(lambda spec: https_target_port(spec, service_ref))
-        if service is None or not settings.registers_dns:
+        addresses = args["addresses"]
+        if addresses is None:
             # The configured subdomain (settings only allows gatewayDomain with gatewaySecret).
-            self.hostname = pulumi.Output.from_input(cast(str, settings.gateway_domain))
-            self.secret_name = pulumi.Output.from_input(cast(str, settings.gateway_secret))
-            self.addresses = pulumi.Output.from_input([])
+            self.hostname = pulumi.Output.from_input(cast(str, args["configured_domain"]))
+            self.secret_name = pulumi.Output.from_input(cast(str, args["configured_secret"]))
             self.register_outputs({"hostname": self.hostname, "secretName": self.secret_name})
             return
-
-        self.addresses = service.status.apply(
-            lambda status: load_balancer_addresses(status, cluster_type=settings.cluster_type, service_ref=service_ref)
-        )
+        cluster, cluster_type, namespace = args["cluster"], args["cluster_type"], args["secret_namespace"]
 
         def line(action: str) -> pulumi.Output[str]:
-            return self.addresses.apply(
-                lambda addresses: ibmcloud.command_line(
+            return addresses.apply(
+                lambda found: ibmcloud.command_line(
                     action,
-                    cluster=settings.cluster,
-                    cluster_type=settings.cluster_type,
-                    addresses=addresses,
-                    secret_namespace=settings.gateway_namespace,
-                    timeout_seconds=settings.cert_wait_timeout_seconds,
+                    cluster=cluster,
+                    cluster_type=cluster_type,
+                    addresses=found,
+                    secret_namespace=namespace,
+                    timeout_seconds=args["cert_wait_timeout_seconds"],
                 )
             )
 
         # Cluster, type or address change: a different registration, so replace it (old one
         # removed first: IBM refuses a second subdomain for the same IP).  Anything else (the
         # timeout) is an in-place update, which keeps the stored result.
-        triggers = self.addresses.apply(
-            lambda a: [settings.cluster, settings.cluster_type, settings.gateway_namespace, *a]
-        )
+        triggers = addresses.apply(lambda found: [cluster, cluster_type, namespace, *found])
         self.registration = command.local.Command(
             f"{name}-registration",
             create=line("create"),
@@ -138,9 +134,7 @@ class GatewayDns(pulumi.ComponentResource):
             triggers=[triggers],
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
-        result = self.registration.stdout.apply(
-            lambda stdout: checked_result(stdout, settings.gateway_namespace)
-        )
+        result = self.registration.stdout.apply(lambda stdout: checked_result(stdout, namespace))
         self.hostname = result.apply(lambda r: r.hostname)
         self.secret_name = result.apply(lambda r: r.secret_name)
         self.register_outputs({"hostname": self.hostname, "secretName": self.secret_name})

@@ -7,14 +7,39 @@ namespace.  The Gateway and VirtualService go there too, next to what they use.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Optional
+from collections.abc import Mapping, Sequence
+from typing import TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from . import deferred, specs
-from .settings import Settings
+
+
+class MeshGatewayArgs(TypedDict):
+    """What :class:`MeshGateway` needs."""
+
+    namespace: str
+    """The gateway workload's namespace (``gatewayNamespace``): the Gateway, the VirtualService and
+    the ``-cacert`` secret go there, next to what they use."""
+    selector: Mapping[str, str]
+    """Labels of the gateway pods the Gateway applies to (``gatewaySelector``)."""
+    istio_api_version: str
+    """apiVersion of the Gateway and VirtualService (``istioApiVersion``)."""
+    hosts: pulumi.Output[Sequence[str]]
+    """The gateway's subdomain and the ALB host."""
+    gateway_secret: pulumi.Output[str]
+    """The gateway's server certificate secret (``credentialName``)."""
+    trusted_client_ca_pem: pulumi.Output[str]
+    """The CA(s) the gateway trusts for the ALB's client certificate."""
+    pinned_sans: pulumi.Output[Sequence[str]]
+    """The client certificate SANs the gateway accepts."""
+    routes: Sequence[str]
+    """Path prefixes routed to httpbin (``routes``)."""
+    app_namespace: str
+    """Where httpbin runs (``appNamespace``)."""
+    wait_for: Sequence[pulumi.Resource]
+    """What must exist before the Gateway: the nlb-dns registration, whose secret it names."""
 
 
 class MeshGateway(pulumi.ComponentResource):
@@ -22,22 +47,13 @@ class MeshGateway(pulumi.ComponentResource):
 
     gateway: k8s.apiextensions.CustomResource
     virtual_service: k8s.apiextensions.CustomResource
+    cacert_secret: k8s.core.v1.Secret
 
-    def __init__(
-        self,
-        name: str,
-        settings: Settings,
-        *,
-        hosts: pulumi.Output[Sequence[str]],
-        gateway_secret: pulumi.Output[str],
-        trusted_client_ca_pem: pulumi.Output[str],
-        pinned_sans: pulumi.Output[Sequence[str]],
-        wait_for: Sequence[pulumi.Resource],
-        provider: k8s.Provider,
-        opts: Optional[pulumi.ResourceOptions] = None,
-    ) -> None:
+    def __init__(self, name: str, args: MeshGatewayArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        """``opts`` carries the Kubernetes provider (``providers``), which the children inherit."""
         super().__init__("iks-alb-istio-mtls:index:MeshGateway", name, None, opts)
-        ns = settings.gateway_namespace
+        ns = args["namespace"]
+        hosts, gateway_secret = args["hosts"], args["gateway_secret"]
         self.cacert_secret = k8s.core.v1.Secret(
             f"{name}-cacert",
             metadata={
@@ -46,41 +62,41 @@ class MeshGateway(pulumi.ComponentResource):
                 "labels": specs.labels("istio-ingressgateway"),
             },
             type="Opaque",
-            string_data={"ca.crt": trusted_client_ca_pem},
-            opts=pulumi.ResourceOptions(parent=self, provider=provider),
+            string_data={"ca.crt": args["trusted_client_ca_pem"]},
+            opts=pulumi.ResourceOptions(parent=self),
         )
         # Only the values still pending stay unknown in a preview (see deferred.py).
         pending = deferred.Deferred()
         spec = pending.resolve(
             specs.gateway_spec(
-                selector=settings.gateway_selector,
+                selector=args["selector"],
                 hosts=pending.items(hosts),
                 credential_name=pending.text(gateway_secret),
-                client_sans=pending.items(pinned_sans),
+                client_sans=pending.items(args["pinned_sans"]),
             )
         )
         self.gateway = k8s.apiextensions.CustomResource(
             f"{name}-gateway",
-            api_version=settings.istio_api_version,
+            api_version=args["istio_api_version"],
             kind="Gateway",
             metadata={"name": specs.GATEWAY_NAME, "namespace": ns, "labels": specs.labels("httpbin")},
             spec=spec,
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.cacert_secret, *wait_for]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cacert_secret, *args["wait_for"]]),
         )
         vs_spec = pending.resolve(
             specs.virtual_service_spec(
                 hosts=pending.items(hosts),
                 gateway_ref=f"{ns}/{specs.GATEWAY_NAME}",
-                routes=settings.routes,
-                app_namespace=settings.app_namespace,
+                routes=args["routes"],
+                app_namespace=args["app_namespace"],
             )
         )
         self.virtual_service = k8s.apiextensions.CustomResource(
             f"{name}-virtualservice",
-            api_version=settings.istio_api_version,
+            api_version=args["istio_api_version"],
             kind="VirtualService",
             metadata={"name": specs.VIRTUAL_SERVICE_NAME, "namespace": ns, "labels": specs.labels("httpbin")},
             spec=vs_spec,
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.gateway]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.gateway]),
         )
         self.register_outputs({})

@@ -15,11 +15,11 @@ import pulumi_kubernetes as k8s
 from pulumi.runtime import config as runtime_config
 
 from . import certs, ibmcloud, specs
-from .alb_ingress import AlbIngress
-from .client_pki import ClientPki
-from .gateway_dns import GatewayDns
-from .mesh_gateway import MeshGateway
-from .sample_app import SampleApp
+from .alb_ingress import AlbIngress, AlbIngressArgs
+from .client_pki import ClientPki, ClientPkiArgs, Preflight
+from .gateway_dns import GatewayDns, GatewayDnsArgs, https_target_port, load_balancer_addresses
+from .mesh_gateway import MeshGateway, MeshGatewayArgs
+from .sample_app import SampleApp, SampleAppArgs
 from .settings import PROJECT, ConfigError, Settings, parse_settings
 
 Discover = Callable[[str], ibmcloud.AlbInfo]
@@ -46,8 +46,25 @@ def resolve_alb(settings: Settings, discover: Discover) -> tuple[str, str]:
     return settings.alb_domain or found.domain, settings.alb_secret or found.secret
 
 
-def run(discover: Discover | None = None) -> None:
-    """Build the whole resource graph for the current stack."""
+def read_gateway_service(settings: Settings, provider: k8s.Provider) -> k8s.core.v1.Service | None:
+    """The Istio installation's gateway Service, read once: its load-balancer addresses feed the
+    nlb-dns registration, its port 443 target the Traefik flavour's own Service.  ``None`` when
+    neither needs it (a configured gatewayDomain on nginx or ibm-legacy)."""
+    if not (settings.registers_dns or settings.alb_flavor == "traefik"):
+        return None
+    return k8s.core.v1.Service.get(
+        "gateway-service",
+        f"{settings.gateway_namespace}/{settings.gateway_service}",
+        opts=pulumi.ResourceOptions(provider=provider),
+    )
+
+
+def run(discover: Discover | None = None, preflight: Preflight | None = None) -> None:
+    """Build the whole resource graph for the current stack.
+
+    ``discover`` and ``preflight`` default to asking IBM Cloud and to the certificate checks;
+    the offline tools pass their own (a stand-in cluster, a rehearsal without the preflight).
+    """
     try:
         settings = parse_settings(read_raw_config())
         trusted_ca_pem = settings.trusted_ca_pem or certs.isrg_roots_pem()
@@ -62,41 +79,87 @@ def run(discover: Discover | None = None) -> None:
         context=settings.kube_context,
         enable_secret_mutable=True,
     )
-    app = SampleApp("app", namespace=settings.app_namespace, deploy_httpbin=settings.deploy_httpbin,
-                    opts=pulumi.ResourceOptions(providers=[provider]))
-    # Traefik routes to a Service of ours, which must target the gateway pods' HTTPS port.
-    dns = GatewayDns("gateway-dns", settings, provider=provider, read_https_target_port=settings.alb_flavor == "traefik")
+    # Every component gets the provider through opts; their children inherit it.
+    with_k8s = pulumi.ResourceOptions(providers=[provider])
+    app = SampleApp(
+        "app", SampleAppArgs(namespace=settings.app_namespace, deploy_httpbin=settings.deploy_httpbin), opts=with_k8s
+    )
+    service_ref = f"{settings.gateway_namespace}/{settings.gateway_service}"
+    service = read_gateway_service(settings, provider)
+    addresses = None
+    if service is not None and settings.registers_dns:
+        addresses = service.status.apply(
+            lambda status: load_balancer_addresses(status, cluster_type=settings.cluster_type, service_ref=service_ref)
+        )
+    https_port: pulumi.Output[int | str] | None = None
+    if service is not None and settings.alb_flavor == "traefik":
+        https_port = service.spec.apply(lambda spec: https_target_port(spec, service_ref))
+    dns = GatewayDns(
+        "gateway-dns",
+        GatewayDnsArgs(
+            cluster=settings.cluster,
+            cluster_type=settings.cluster_type,
+            secret_namespace=settings.gateway_namespace,
+            cert_wait_timeout_seconds=settings.cert_wait_timeout_seconds,
+            addresses=addresses,
+            configured_domain=settings.gateway_domain,
+            configured_secret=settings.gateway_secret,
+        ),
+        opts=with_k8s,
+    )
     pki = ClientPki(
         "client-pki",
-        settings,
-        alb_domain=alb_domain,
-        alb_secret=alb_secret,
-        trusted_ca_pem=trusted_ca_pem,
-        provider=provider,
+        ClientPkiArgs(
+            source=settings.client_cert_source,
+            cluster=settings.cluster,
+            alb_domain=alb_domain,
+            alb_secret_ref=f"{settings.alb_secret_namespace}/{alb_secret}",
+            trusted_ca_pem=trusted_ca_pem,
+            validity_hours=settings.client_cert_validity_hours,
+            early_renewal_hours=settings.client_cert_early_renewal_hours,
+            preflight=preflight or certs.preflight_alb_client_material,
+        ),
+        opts=with_k8s,
     )
     hosts = dns.hostname.apply(lambda gateway_domain: [gateway_domain, host])
     mesh = MeshGateway(
         "mesh",
-        settings,
-        hosts=hosts,
-        gateway_secret=dns.secret_name,
-        trusted_client_ca_pem=pki.gateway_trusted_ca_pem,
-        pinned_sans=pki.pinned_sans,
-        wait_for=[dns],
-        provider=provider,
+        MeshGatewayArgs(
+            namespace=settings.gateway_namespace,
+            selector=settings.gateway_selector,
+            istio_api_version=settings.istio_api_version,
+            hosts=hosts,
+            gateway_secret=dns.secret_name,
+            trusted_client_ca_pem=pki.gateway_trusted_ca_pem,
+            pinned_sans=pki.pinned_sans,
+            routes=settings.routes,
+            app_namespace=settings.app_namespace,
+            wait_for=[dns],
+        ),
+        opts=with_k8s,
     )
     AlbIngress(
         "alb",
-        settings,
-        alb_domain=alb_domain,
-        alb_secret=alb_secret,
-        gateway_domain=dns.hostname,
-        client_cert_pem=pki.client_cert_pem,
-        client_key_pem=pki.client_key_pem,
-        trusted_ca_pem=trusted_ca_pem,
-        wait_for=[mesh],
-        provider=provider,
-        gateway_https_target_port=dns.https_target_port,
+        AlbIngressArgs(
+            flavor=settings.alb_flavor,
+            ingress_class_name=settings.ingress_class_name,
+            namespace=settings.gateway_namespace,
+            gateway_service=settings.gateway_service,
+            gateway_selector=settings.gateway_selector,
+            gateway_https_target_port=https_port,
+            gateway_domain=dns.hostname,
+            routes=settings.routes,
+            cluster=settings.cluster,
+            alb_domain=alb_domain,
+            alb_secret=alb_secret,
+            alb_secret_namespace=settings.alb_secret_namespace,
+            alb_tls_mode=settings.alb_tls_mode,
+            client_cert_pem=pki.client_cert_pem,
+            client_key_pem=pki.client_key_pem,
+            trusted_ca_pem=trusted_ca_pem,
+            wait_for=[mesh],
+        ),
+        opts=with_k8s,
     )
 
     pulumi.export("gatewayDomain", dns.hostname)

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from . import specs
+
+
+class SampleAppArgs(TypedDict):
+    """What :class:`SampleApp` needs."""
+
+    namespace: str
+    """The namespace the VirtualService routes to (``appNamespace``), created with sidecar injection."""
+    deploy_httpbin: bool
+    """Whether to deploy Istio's httpbin sample into it (``deployHttpbin``)."""
 
 
 class SampleApp(pulumi.ComponentResource):
@@ -19,15 +28,10 @@ class SampleApp(pulumi.ComponentResource):
 
     namespace: k8s.core.v1.Namespace
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        namespace: str,
-        deploy_httpbin: bool,
-        opts: Optional[pulumi.ResourceOptions] = None,
-    ) -> None:
+    def __init__(self, name: str, args: SampleAppArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        """``opts`` carries the Kubernetes provider (``providers``), which the children inherit."""
         super().__init__("iks-alb-istio-mtls:index:SampleApp", name, None, opts)
+        namespace = args["namespace"]
         child = pulumi.ResourceOptions(parent=self)
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
@@ -35,7 +39,7 @@ class SampleApp(pulumi.ComponentResource):
             opts=child,
         )
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
-        if deploy_httpbin:
+        if args["deploy_httpbin"]:
             body = specs.httpbin_manifests(namespace)
             k8s.core.v1.ServiceAccount(f"{name}-httpbin-sa", metadata=body["serviceAccount"]["metadata"], opts=in_ns)
             k8s.core.v1.Service(

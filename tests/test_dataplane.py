@@ -22,14 +22,14 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from components import certs, specs
+from components import specs
+from components.program import run
 from tests.support import pki
 from tests.support.cluster import ALB_DOMAIN, GATEWAY_DOMAIN, ROOT, standin
 from tests.support.dataplane import (
@@ -183,8 +183,9 @@ def alb_mode_rendering() -> mock_program.Rendering:
     cluster = standin(secrets={f"default/{pki.ALB_SECRET_NAME}": {"tls.crt": ALB_CERT.chain_pem, "tls.key": ALB_CERT.key_pem}})
     refused = mock_program.render({**CONFIG, "clientCertSource": "alb"}, cluster)
     assert refused.error is not None and "clientCertSource=private-ca" in str(refused.error)
-    with mock.patch.object(certs, "preflight_alb_client_material", return_value=[]):
-        r = mock_program.render({**CONFIG, "clientCertSource": "alb"}, cluster)
+    r = mock_program.render(
+        {**CONFIG, "clientCertSource": "alb"}, cluster, program=lambda discover: run(discover, preflight=lambda *a, **k: [])
+    )
     assert r.error is None, r.error
     return r
 

@@ -2,8 +2,9 @@
 
 No Pulumi CLI, provider plugin, cluster or IBM Cloud: the cluster's reads (the gateway's
 Service, the ALB secret), the nlb-dns Command and ``ibmcloud ks cluster get`` are answered
-by a :class:`ClusterStandIn`; pulumi-tls resources by :mod:`tools.tls_standin`.
-The tests, the offline render and the loopback rehearsal all use this one mock_program.
+by a :class:`ClusterStandIn`; pulumi-tls resources by :mod:`tools.tls_standin`.  Pulumi's private
+internals it needs are all in :mod:`tools.pulumi_internals`.
+The tests, the offline render and the loopback rehearsal all use this one runner.
 """
 
 from __future__ import annotations
@@ -19,18 +20,15 @@ from typing import Any, Optional
 import pulumi
 from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import rpc
-from pulumi.runtime import settings as runtime_settings
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
 from components import ibmcloud
 from components.settings import PROJECT
 
+from . import pulumi_internals as internals
 from . import tls_standin
 
-_SIG_KEY = "4dabf18193072939515e22adb298388d"
-_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+_SIG_KEY = internals.SIG_KEY
+_SECRET_SIG = internals.SECRET_SIG
 
 
 @dataclass
@@ -170,7 +168,7 @@ def _secret_paths(value: Any, path: str = "") -> list[str]:
     return []
 
 
-class _Monitor(pulumi_mocks.MockMonitor):
+class _Monitor(internals.RecordingMonitorBase):
     """A MockMonitor that also records parents, dependencies and secretness."""
 
     def __init__(self, mocks: pulumi_mocks.Mocks) -> None:
@@ -182,7 +180,7 @@ class _Monitor(pulumi_mocks.MockMonitor):
         raw = json_format.MessageToDict(struct)
         urn = response.urn
         state = self.resources[urn].state if urn in self.resources else {}
-        inputs = rpc.deserialize_properties(struct)
+        inputs = internals.deserialize_properties(struct)
         self.records.append(
             Registered(
                 type=request.type,
@@ -214,7 +212,7 @@ class _Monitor(pulumi_mocks.MockMonitor):
 
 #: How a value not known yet (``pulumi preview``) appears in a recording: the engine's own
 #: marker for an unknown string, which the policy pack's analyzer also understands.
-UNKNOWN: str = rpc.UNKNOWN
+UNKNOWN: str = internals.UNKNOWN
 
 
 def _plain(value: Any) -> Any:
@@ -316,16 +314,14 @@ def render(
     mocks = _Mocks(cluster, preview=preview)
     monitor = _Monitor(mocks)
     logs = _LogCollector()
-    runtime_settings.ROOT.set(None)
+    internals.reset_runtime()
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor, logger=logs)  # type: ignore[arg-type]
     pulumi.runtime.set_all_config({f"{PROJECT}:{k}": _encode(v) for k, v in config.items()})
-    runtime_settings.SETTINGS.rpc_manager.clear()
-    runtime_settings.SETTINGS.outputs.clear()
     body = program or run
     error: Optional[BaseException] = None
     _quiet_abandoned_futures()
     try:
-        _sync_await(run_pulumi_func(lambda: body(cluster.discover)))
+        internals.run_program(lambda: body(cluster.discover))
     except BaseException as exc:  # noqa: BLE001 - handed to the caller in Rendering.error
         error = exc
     outputs, secret_outputs = _stack_outputs()
@@ -363,15 +359,14 @@ def _encode(value: Any) -> str:
 
 
 def _stack_outputs() -> tuple[dict[str, Any], set[str]]:
-    root = runtime_settings.get_root_resource()
-    exported: dict[str, Any] = dict(getattr(root, "outputs", {}) or {})
+    exported = internals.root_outputs()
     values: dict[str, Any] = {}
     secret: set[str] = set()
     for name, value in exported.items():
         output = pulumi.Output.from_input(value)
         try:
-            values[name] = _sync_await(output.future())
-            if _sync_await(output.is_secret()):
+            values[name] = internals.wait(output.future())
+            if internals.wait(output.is_secret()):
                 secret.add(name)
         except BaseException as exc:  # noqa: BLE001 - an output that failed with the program
             values[name] = exc
