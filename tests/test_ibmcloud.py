@@ -26,7 +26,11 @@ from typing import Any
 import pytest
 
 from components import ibmcloud
+from components.ibmcloud import calls
 from tests.support.cluster import ROOT
+from tools import render
+
+pytestmark = pytest.mark.cli
 
 FAKE = ROOT / "tests" / "fake_ibmcloud" / "ibmcloud"
 
@@ -352,16 +356,72 @@ def test_parse_cluster_ingress_both_shapes() -> None:
         ibmcloud.parse_cluster_ingress({"ingressHostname": "c.example"}, "c")
 
 
-def test_module_imports_only_the_standard_library() -> None:
-    tree = ast.parse((ROOT / "components" / "ibmcloud.py").read_text())
+def test_call_builders_build_the_cli_syntax() -> None:
+    """Each ``ibmcloud`` call word for word; the module runs these lists and the render lists them."""
+    c = "my cluster"
+    assert calls.CLUSTER_TYPES == ibmcloud.CLUSTER_TYPES == ("classic", "vpc")
+    assert calls.nlb_dns_ls(c) == ["ks", "nlb-dns", "ls", "--cluster", c, "--output", "json"]
+    assert calls.nlb_dns_create(c, "classic", ["1.2.3.4", "5.6.7.8"], NS) == [
+        "ks", "nlb-dns", "create", "classic", "--cluster", c, "--ip", "1.2.3.4", "--ip", "5.6.7.8",
+        "--secret-namespace", NS]
+    assert calls.nlb_dns_create(c, "vpc", ["lb.example"], NS) == [
+        "ks", "nlb-dns", "create", "vpc-gen2", "--cluster", c, "--lb-host", "lb.example", "--secret-namespace", NS]
+    assert calls.nlb_dns_add(c, ["1.2.3.4"], "h.example") == [
+        "ks", "nlb-dns", "add", "--cluster", c, "--ip", "1.2.3.4", "--nlb-host", "h.example"]
+    assert calls.nlb_dns_rm_classic(c, "1.2.3.4", "h.example") == [
+        "ks", "nlb-dns", "rm", "classic", "--cluster", c, "--ip", "1.2.3.4", "--nlb-host", "h.example"]
+    assert calls.nlb_dns_rm_vpc(c, "h.example") == [
+        "ks", "nlb-dns", "rm", "vpc-gen2", "--cluster", c, "--nlb-subdomain", "h.example"]
+    assert calls.nlb_dns_secret_rm(c, "h.example") == [
+        "ks", "nlb-dns", "secret", "rm", "--cluster", c, "--nlb-subdomain", "h.example"]
+    assert calls.ingress_secret_get(c, "s", NS) == [
+        "ks", "ingress", "secret", "get", "--cluster", c, "--name", "s", "--namespace", NS, "--output", "json"]
+    assert calls.ingress_secret_create(c, "s", NS, "crn:x") == [
+        "ks", "ingress", "secret", "create", "--cluster", c, "--cert-crn", "crn:x", "--name", "s", "--namespace", NS]
+    assert calls.ingress_secret_update(c, "s", NS, "crn:x") == [
+        "ks", "ingress", "secret", "update", "--cluster", c, "--name", "s", "--namespace", NS, "--cert-crn", "crn:x"]
+    assert calls.ingress_secret_rm(c, "s", NS) == [
+        "ks", "ingress", "secret", "rm", "--cluster", c, "--name", "s", "--namespace", NS]
+    assert calls.cluster_get(c) == ["ks", "cluster", "get", "--cluster", c, "--output", "json"]
+    with pytest.raises(ValueError, match="exactly one"):
+        calls.nlb_dns_create(c, "vpc", ["a.example", "b.example"], NS)
+    with pytest.raises(ValueError, match="cluster_type must be"):
+        calls.nlb_dns_create(c, "iks", ["1.2.3.4"], NS)
+    with pytest.raises(ValueError, match="non-empty"):
+        calls.nlb_dns_create(c, "classic", "1.2.3.4", NS)
+    with pytest.raises(ValueError, match="non-empty"):
+        calls.nlb_dns_add(c, [], "h.example")
+
+
+PACKAGE = ROOT / "components" / "ibmcloud"
+
+
+def test_package_imports_only_the_standard_library() -> None:
+    """pulumi-command runs ``python3 -m components.ibmcloud`` outside the virtualenv: stdlib only.
+
+    Relative imports may name the package's own modules and nothing else; ``components/__init__.py``,
+    which that command imports first, imports nothing.
+    """
+    modules = sorted(PACKAGE.glob("*.py"))
+    own = {path.stem for path in modules}
+    assert {"__init__", "__main__", "calls"} <= own
     names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            assert node.level == 0, "no relative imports: it runs as python3 -m components.ibmcloud"
-            names.add((node.module or "").split(".")[0])
+    for path in modules:
+        tree = ast.parse(path.read_text())
+        assert "annotations" in {a.name for n in tree.body if isinstance(n, ast.ImportFrom)
+                                 and n.module == "__future__" for a in n.names}, path.name
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level:
+                assert node.level == 1, f"{path.name}: only the package's own modules"
+                targets = [node.module] if node.module else [alias.name for alias in node.names]
+                assert set(targets) <= own, f"{path.name}: {targets}"
+            elif isinstance(node, ast.ImportFrom):
+                names.add((node.module or "").split(".")[0])
     assert names <= set(sys.stdlib_module_names) | {"__future__"}, names - set(sys.stdlib_module_names)
+    parent = ast.parse((ROOT / "components" / "__init__.py").read_text())
+    assert not [n for n in ast.walk(parent) if isinstance(n, (ast.Import, ast.ImportFrom))]
 
 
 def test_fake_is_executable() -> None:
@@ -518,8 +578,26 @@ def test_create_that_hung_is_killed_and_retried_once(fake: FakeCloud) -> None:
     assert run.seconds < 10
     assert run.stdout == result_line("mycluster")
     assert len(fake.calls("ks", "nlb-dns", "create")) == 2
+    assert "(no answer within 0.5s (call killed)); attempt 2 in 0.05s" in run.stderr
     assert len(fake.state()["registrations"]) == 1
     assert_gone(fake.state()["calls"][1]["pid"])
+
+
+def test_create_that_keeps_failing_transiently_looks_before_each_retry(fake: FakeCloud) -> None:
+    """The create is never repeated blindly: after each transient failure `ls` looks whether it registered."""
+    fake.set(faults=[{"match": "nlb-dns create", "times": -1, "message": "503 Service Unavailable"}])
+    run = fake.run(*nlb_args("create", "classic"))
+    assert run.rc == 1
+    assert run.stdout == ""
+    assert run.error() == (
+        "error: `ibmcloud ks nlb-dns create classic --cluster mycluster --ip 169.61.10.5 --secret-namespace "
+        f"{NS}` kept failing (3 attempts); last error: 503 Service Unavailable. Check https://cloud.ibm.com/status "
+        "and run again"
+    )
+    assert "(503 Service Unavailable); attempt 2 in 0.05s" in run.stderr
+    assert "(503 Service Unavailable); attempt 3 in 0.10s" in run.stderr
+    assert [c[2] for c in fake.calls("ks", "nlb-dns")] == ["ls", "create", "ls", "create", "ls", "create", "ls"]
+    assert fake.state().get("registrations", []) == []
 
 
 def test_refuses_addresses_split_over_two_subdomains(fake: FakeCloud) -> None:
@@ -1002,3 +1080,96 @@ def test_mirror_through_the_shell_line(fake: FakeCloud) -> None:
                           timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     assert ibmcloud.parse_mirror_result(proc.stdout) == ALB_SECRET
+
+
+# ---------------------------------------------------------------------------------------------
+# One builder per call: what the module runs is what the offline render says it runs.
+
+
+def _shell(fake: FakeCloud, line: str, **env: str) -> tuple[str, list[list[str]]]:
+    """Run a stored command line as pulumi-command does (``sh -c``): its stdout, the calls it made."""
+    before = len(fake.state().get("calls", []))
+    proc = subprocess.run(["/bin/sh", "-c", line], cwd=ROOT, env=fake.env(**env), capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout, [c["argv"] for c in fake.state()["calls"][before:]]
+
+
+def _listed(line: str, values: dict[str, str]) -> list[list[str]]:
+    """The calls ``render.ibmcloud_calls`` lists for a line, as argv after ``ibmcloud``, placeholders filled in."""
+    stored = values.get("<subdomain>", render.GATEWAY_DOMAIN.sentinel)
+    listed = []
+    for call, _ in render.ibmcloud_calls(line, stored_hostname=stored):
+        if call:
+            word, *args = call.split(" ")
+            assert word == "ibmcloud", call
+            listed.append([values.get(arg, arg) for arg in args])
+    return listed
+
+
+def _in_order(made: list[list[str]], listed: list[list[str]]) -> bool:
+    """Whether every call made is listed, in the listed order (listed calls may be skipped or repeat)."""
+    position = 0
+    for argv in made:
+        if argv not in listed[position:]:
+            return False
+        position = listed.index(argv, position)
+    return True
+
+
+def test_the_render_lists_exactly_the_calls_the_module_makes(fake: FakeCloud) -> None:
+    """Every stored line, run against the fake: each call it makes is one the render's summary lists for
+    that line, in that order, and each call the summary lists is made by some run.
+    """
+    ips = ["169.61.10.5", "169.61.20.5"]
+    lb = CASES["vpc"][1]
+    classic = {a: ibmcloud.command_line(a, cluster="mycluster", cluster_type="classic", addresses=ips,
+                                        secret_namespace=NS, timeout_seconds=30) for a in ibmcloud.ACTIONS}
+    vpc = {a: ibmcloud.command_line(a, cluster="myvpc", cluster_type="vpc", addresses=[lb],
+                                    secret_namespace=NS, timeout_seconds=30) for a in ibmcloud.ACTIONS}
+    mirror = {a: ibmcloud.mirror_command_line(a, cluster="mycluster", name=ALB_SECRET, source_namespace="default",
+                                              namespace=NS) for a in ibmcloud.MIRROR_ACTIONS}
+    adopted = fake.register("classic", counter=3, ips=ips[:1])  # lacks the second IP: `nlb-dns add`
+    made_all: list[list[str]] = []
+    listed_all: list[list[str]] = []
+
+    def check(line: str, values: dict[str, str], **env: str) -> str:
+        stdout, made = _shell(fake, line, **env)
+        listed = _listed(line, values)
+        assert made and _in_order(made, listed), (line, made, listed)
+        made_all.extend(made)
+        listed_all.extend(listed)
+        return stdout
+
+    classic_values = {"<ip>": ips[1], "<subdomain>": adopted}
+    stored = check(classic["create"], classic_values)  # ls, add, ls
+    assert json.loads(stored)["hostname"] == adopted
+    check(classic["delete"], classic_values, PULUMI_COMMAND_STDOUT=stored)  # ls, rm, rm, secret rm
+    check(classic["update"], classic_values)  # nothing holds the IPs now: ls, create, ls
+    stored = check(vpc["create"], {})  # ls, create, ls
+    vpc_values = {"<subdomain>": json.loads(stored)["hostname"]}
+    check(vpc["update"], vpc_values, PULUMI_COMMAND_STDOUT=stored)  # ls (the stored one is kept)
+    check(vpc["delete"], vpc_values, PULUMI_COMMAND_STDOUT=stored)  # ls, rm, secret rm
+    check(mirror["mirror-secret"], {"<crn>": ALB_CRN})  # get, get, create
+    check(mirror["unmirror-secret"], {})  # rm
+    assert set(map(tuple, made_all)) == set(map(tuple, listed_all))
+    assert {tuple(argv[:4]) for argv in made_all} >= {
+        ("ks", "nlb-dns", "ls", "--cluster"), ("ks", "nlb-dns", "add", "--cluster"),
+        ("ks", "nlb-dns", "create", "classic"), ("ks", "nlb-dns", "create", "vpc-gen2"),
+        ("ks", "nlb-dns", "rm", "classic"), ("ks", "nlb-dns", "rm", "vpc-gen2"), ("ks", "nlb-dns", "secret", "rm"),
+        ("ks", "ingress", "secret", "get"), ("ks", "ingress", "secret", "create"), ("ks", "ingress", "secret", "rm"),
+    }
+
+    # The calls the summary names in prose: repointing a stale copy, and the program's own discovery.
+    fake.set(ingress_secrets=[
+        {"cluster": "mycluster", "name": ALB_SECRET, "namespace": "default", "crn": ALB_CRN},
+        {"cluster": "mycluster", "name": ALB_SECRET, "namespace": NS, "crn": "crn:old"},
+    ])
+    _, made = _shell(fake, mirror["mirror-secret"])
+    assert made[-1] == calls.ingress_secret_update("mycluster", ALB_SECRET, NS, ALB_CRN)
+    assert [n for c, n in render.ibmcloud_calls(mirror["mirror-secret"]) if "`ingress secret update`" in n]
+    before = len(fake.state()["calls"])
+    assert fake.run("discover", "--cluster", "mycluster", *FAST).rc == 0
+    assert [c["argv"] for c in fake.state()["calls"][before:]] == [calls.cluster_get("mycluster")]
+    summary = render.render_stack(ROOT, "dev", {"albDomain": "", "albSecret": ""}).summary
+    assert f"`{' '.join(['ibmcloud', *calls.cluster_get('mycluster')])}`" in summary

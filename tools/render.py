@@ -27,6 +27,7 @@ from typing import Any, Final, Optional
 
 import yaml
 
+from components.ibmcloud import calls
 from components.settings import PROJECT, ConfigError, Settings, parse_settings
 
 from . import manifests, mock_program
@@ -241,56 +242,58 @@ def render_stack(project_dir: Path, stack: str, overrides: Optional[Mapping[str,
 
 
 def _flag(argv: Sequence[str], name: str) -> list[str]:
+    """Every value of ``name`` in a stored command line (``--address`` repeats)."""
     return [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == name]
 
 
 def ibmcloud_calls(command_line: str, *, stored_hostname: str = GATEWAY_DOMAIN.sentinel) -> list[tuple[str, str]]:
-    """The ``ibmcloud`` calls one stored command line makes, as (call, note), from components/ibmcloud.py.
+    """The ``ibmcloud`` calls one stored command line makes, as (call, note).
 
-    ``stored_hostname``: the subdomain a delete finds in the stored result of the create.
+    Built by the functions the module runs (:mod:`components.ibmcloud.calls`), so the summary
+    cannot drift from what runs; values only known at run time are passed as ``<ip>``,
+    ``<subdomain>``, ``<crn>``.  ``stored_hostname``: the subdomain a delete finds in the stored
+    result of the create.
     """
+
+    def shown(args: Sequence[str]) -> str:
+        return " ".join(["ibmcloud", *args])  # not shell-quoted: the <...> placeholders read as they are
+
     argv = shlex.split(command_line)
     action = argv[3] if len(argv) > 3 else ""
     cluster = " ".join(_flag(argv, "--cluster"))
     addresses = _flag(argv, "--address")
-    vpc = _flag(argv, "--type") == ["vpc"]
-    ls = (f"ibmcloud ks nlb-dns ls --cluster {cluster} --output json", "")
+    cluster_type = "vpc" if _flag(argv, "--type") == ["vpc"] else "classic"
+    ls = (shown(calls.nlb_dns_ls(cluster)), "")
     if action in ("create", "update"):
         namespace = " ".join(_flag(argv, "--secret-namespace"))
-        if vpc:
-            create = f"ibmcloud ks nlb-dns create vpc-gen2 --cluster {cluster} --lb-host {addresses[0]} --secret-namespace {namespace}"
-        else:
-            ips = " ".join(f"--ip {a}" for a in addresses)
-            create = f"ibmcloud ks nlb-dns create classic --cluster {cluster} {ips} --secret-namespace {namespace}"
-        calls = [ls]
+        listed = [ls]
         if action == "update":
-            calls.append(("", "keeps the stored registration while `nlb-dns ls` shows it for these addresses; otherwise:"))
-        calls.append((create, "unless a registration holds the address already: that one is adopted"))
-        if not vpc:
-            calls.append((f"ibmcloud ks nlb-dns add --cluster {cluster} --ip <ip> --nlb-host <subdomain>",
-                          "only to add an IP that an adopted registration lacks"))
+            listed.append(("", "keeps the stored registration while `nlb-dns ls` shows it for these addresses; otherwise:"))
+        listed.append((shown(calls.nlb_dns_create(cluster, cluster_type, addresses, namespace)),
+                       "unless a registration holds the address already: that one is adopted"))
+        if cluster_type == "classic":
+            listed.append((shown(calls.nlb_dns_add(cluster, ["<ip>"], "<subdomain>")),
+                           "only to add an IP that an adopted registration lacks"))
         timeout = " ".join(_flag(argv, "--timeout"))
-        calls.append((ls[0], f"repeated until the certificate is ready, at most {timeout} s"))
-        return calls
+        listed.append((ls[0], f"repeated until the certificate is ready, at most {timeout} s"))
+        return listed
     if action == "delete":
         host = stored_hostname
-        if vpc:
-            remove = [(f"ibmcloud ks nlb-dns rm vpc-gen2 --cluster {cluster} --nlb-subdomain {host}", "")]
+        if cluster_type == "vpc":
+            remove = [(shown(calls.nlb_dns_rm_vpc(cluster, host)), "")]
         else:
-            remove = [(f"ibmcloud ks nlb-dns rm classic --cluster {cluster} --ip {a} --nlb-host {host}", "") for a in addresses]
-        secret = (f"ibmcloud ks nlb-dns secret rm --cluster {cluster} --nlb-subdomain {host}",
-                  "unless other load balancers still use the subdomain")
+            remove = [(shown(calls.nlb_dns_rm_classic(cluster, a, host)), "") for a in addresses]
+        secret = (shown(calls.nlb_dns_secret_rm(cluster, host)), "unless other load balancers still use the subdomain")
         return [ls, *remove, secret]
     name, namespace = " ".join(_flag(argv, "--name")), " ".join(_flag(argv, "--namespace"))
     if action == "unmirror-secret":
-        return [(f"ibmcloud ks ingress secret rm --cluster {cluster} --name {name} --namespace {namespace}", "")]
+        return [(shown(calls.ingress_secret_rm(cluster, name, namespace)), "")]
     if action == "mirror-secret":
-        get = "ibmcloud ks ingress secret get --cluster {c} --name {n} --namespace {ns} --output json"
         source = " ".join(_flag(argv, "--from-namespace"))
         return [
-            (get.format(c=cluster, n=name, ns=source), "the certificate's CRN"),
-            (get.format(c=cluster, n=name, ns=namespace), "is the copy there and current?"),
-            (f"ibmcloud ks ingress secret create --cluster {cluster} --cert-crn <crn> --name {name} --namespace {namespace}",
+            (shown(calls.ingress_secret_get(cluster, name, source)), "the certificate's CRN"),
+            (shown(calls.ingress_secret_get(cluster, name, namespace)), "is the copy there and current?"),
+            (shown(calls.ingress_secret_create(cluster, name, namespace, "<crn>")),
              "when there is no copy (`ingress secret update` when it points at another certificate)"),
         ]
     return [("", f"unknown action {action!r}")]
@@ -325,8 +328,8 @@ def _summary(
     lines += ["", "## ibmcloud commands", ""]
     if cluster.discover_calls:
         lines.append(
-            f"- The program itself, during preview and update: `ibmcloud ks cluster get --cluster {settings.cluster} "
-            "--output json` (albDomain/albSecret are not set)."
+            f"- The program itself, during preview and update: `{shlex.join(['ibmcloud', *calls.cluster_get(settings.cluster)])}` "
+            "(albDomain/albSecret are not set)."
         )
     commands = [s for s in steps if s.record is not None and s.record.type == "command:local:Command"]
     for s in commands:
