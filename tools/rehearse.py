@@ -25,9 +25,10 @@ from components import specs
 from components.program import run
 from components.settings import ConfigError, Settings, parse_settings
 
-from . import dataplane, mock_program, standin_pki, verify
+from . import dataplane, mock_program, verify
 from . import dataplane_conf as conf
 from .render import ROOT, RenderError, load_stack_config
+from .x509 import letsencrypt_like
 
 Print = Callable[[str], None]
 
@@ -109,9 +110,9 @@ def rehearse(raw: Mapping[str, Any], *, without_preflight: bool = False, out: Pr
         out(f"rehearse: {exc}")
         return 2
     alb_domain, alb_secret, gateway_domain, gateway_secret = stand_in_names(settings)
-    pki = standin_pki.letsencrypt_shaped()
-    alb_cert = pki.leaf([f"*.{alb_domain}", alb_domain])
-    gateway_cert = pki.leaf([gateway_domain, f"*.{gateway_domain}"])
+    pki = letsencrypt_like(label="Rehearsal")  # fresh throwaway keys for every rehearsal
+    alb_cert = pki.issue_leaf([f"*.{alb_domain}", alb_domain])
+    gateway_cert = pki.issue_leaf([gateway_domain, f"*.{gateway_domain}"])
     config = {**raw, "albDomain": alb_domain, "albSecret": alb_secret, "trustedCaPem": pki.anchors_pem}
     if settings.gateway_domain:
         config["gatewaySecret"] = gateway_secret
