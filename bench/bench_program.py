@@ -48,7 +48,7 @@ def main() -> None:
     for _ in range(runs):
         imports.append(seconds(IMPORTS))
         program.append(seconds(program_code))
-    ratios = [p / i - 1 for i, p in zip(imports, program)]
+    ratios = [p / i - 1 for i, p in zip(imports, program, strict=True)]
     print(f"runs per case: {runs} (alternating)")
     print(f"median imports only:          {statistics.median(imports):.3f} s")
     print(f"median whole program (mocks): {statistics.median(program):.3f} s")

@@ -174,6 +174,22 @@ def parse_certificates(pem: str | bytes, what: str) -> list[x509.Certificate]:
     return certs
 
 
+def to_pem(certificates: Sequence[x509.Certificate]) -> str:
+    """The canonical PEM of ``certificates``: what was checked is what is stored.
+
+    Why: the parser tolerates indentation and text between blocks, but nginx refuses a
+    ``ca.crt`` with an indented end line ("bad end line"); so every PEM input is re-written.
+    """
+    return "".join(c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in certificates)
+
+
+def key_to_pem(key: PrivateKeyTypes) -> str:
+    """The canonical (unencrypted PKCS#8) PEM of a private key, kept in memory only."""
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode("ascii")
+
+
 def parse_private_key(pem: str | bytes, what: str) -> PrivateKeyTypes:
     """The one unencrypted private key in ``pem`` (PKCS#8, PKCS#1 or SEC1).
 

@@ -154,6 +154,12 @@ class ClientPki(pulumi.ComponentResource):
                 raise pulumi.RunError(str(exc)) from None
             for warning in warnings:
                 pulumi.log.warn(warning, resource=self)
+            # Carry the checked material in canonical form, not as the secret holds it.
+            try:
+                cert_pem = certs.to_pem(certs.parse_certificates(cert_pem, f"secret {secret_ref} key tls.crt"))
+                key_pem = certs.key_to_pem(certs.parse_private_key(key_pem, f"secret {secret_ref} key tls.key"))
+            except certs.CertificateError as exc:
+                raise pulumi.RunError(str(exc)) from None
             return CheckedMaterial(cert_pem, key_pem, certs.not_after_iso(cert_pem))
 
         checked = pulumi.Output.secret(cast(Any, source.data)).apply(preflight)

@@ -55,7 +55,7 @@ class Deferred:
 
             def fill(values: list[Any]) -> str:
                 text = built
-                for marker, value in zip(used, values):
+                for marker, value in zip(used, values, strict=True):
                     text = text.replace(marker, str(value))
                 return text
 

@@ -21,6 +21,8 @@ from .gateway_dns import GatewayDns, GatewayDnsArgs, https_target_port, load_bal
 from .mesh_gateway import MeshGateway, MeshGatewayArgs
 from .sample_app import SampleApp, SampleAppArgs
 from .settings import PROJECT, ConfigError, Settings, parse_settings
+from .settings import alb_domain as alb_domain_rule
+from .settings import secret_name as secret_name_rule
 
 Discover = Callable[[str], ibmcloud.AlbInfo]
 
@@ -43,7 +45,15 @@ def resolve_alb(settings: Settings, discover: Discover) -> tuple[str, str]:
         found = discover(settings.cluster)
     except ibmcloud.IbmCloudError as exc:
         raise pulumi.RunError(f"{exc} (or set albDomain and albSecret in the stack config)") from None
-    return settings.alb_domain or found.domain, settings.alb_secret or found.secret
+    try:
+        # What IBM Cloud reports meets the same rules as what a user types.
+        domain = settings.alb_domain or alb_domain_rule("albDomain", found.domain)
+        secret = settings.alb_secret or secret_name_rule("albSecret", found.secret)
+    except ConfigError as exc:
+        raise pulumi.RunError(
+            f"{exc} (as `ibmcloud ks cluster get --cluster {settings.cluster}` reports it; set albDomain and albSecret)"
+        ) from None
+    return domain, secret
 
 
 def read_gateway_service(settings: Settings, provider: k8s.Provider) -> k8s.core.v1.Service | None:
@@ -67,8 +77,8 @@ def run(discover: Discover | None = None, preflight: Preflight | None = None) ->
     """
     try:
         settings = parse_settings(read_raw_config())
-        trusted_ca_pem = settings.trusted_ca_pem or certs.isrg_roots_pem()
-        certs.check_trust_bundle(trusted_ca_pem, "trustedCaPem")
+        # Checked, then carried in canonical form (an indented bundle would break nginx).
+        trusted_ca_pem = certs.to_pem(certs.check_trust_bundle(settings.trusted_ca_pem or certs.isrg_roots_pem(), "trustedCaPem"))
     except (ConfigError, certs.CertificateError) as exc:
         raise pulumi.RunError(str(exc)) from None
     alb_domain, alb_secret = resolve_alb(settings, discover or ibmcloud.discover_alb)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Final, Literal, Optional, cast
+from typing import Any, Final, Literal, cast
 
 PROJECT: Final = "iks-alb-istio-mtls"
 
@@ -72,9 +72,9 @@ KEYS: Final[dict[str, KeySpec]] = {
     "gatewaySelector": KeySpec({"istio": "ingressgateway"}, "labels selecting the gateway pods, a JSON object of strings."),
     "gatewayDomain": KeySpec(None, "existing nlb-dns subdomain of the gateway; set with gatewaySecret to skip registration."),
     "gatewaySecret": KeySpec(None, "certificate secret of gatewayDomain in gatewayNamespace."),
-    "appNamespace": KeySpec("httptools", "namespace of the httpbin sample."),
+    "appNamespace": KeySpec("httptools", "namespace of the httpbin sample, created and deleted by the program: never a system namespace or gatewayNamespace."),
     "deployHttpbin": KeySpec(True, "deploy Istio's httpbin sample."),
-    "routes": KeySpec(["/status"], "path prefixes routed from the ALB through the gateway to httpbin."),
+    "routes": KeySpec(["/status"], "path prefixes routed from the ALB through the gateway to httpbin; with nginx and ibm-legacy only letters, digits, /, _ and - (ingress-nginx's strict path check)."),
     "istioApiVersion": KeySpec("networking.istio.io/v1", "apiVersion of the Istio Gateway and VirtualService."),
     "certWaitTimeoutSeconds": KeySpec(1800, "how long to wait for the nlb-dns certificate."),
     "clientCertValidityHours": KeySpec(2160, "validity of the ALB client certificate (private-ca)."),
@@ -89,6 +89,23 @@ _SECRET_NAME_RE: Final = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _LABEL_KEY_RE: Final = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 _LABEL_VALUE_RE: Final = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 _ROUTE_RE: Final = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
+#: The API server's rules for Prefix and Exact Ingress paths (networking validation).
+_API_INVALID_SEQUENCES: Final = ("//", "/./", "/../", "%2f", "%2F")
+_API_INVALID_SUFFIXES: Final = ("/..", "/.")
+#: ingress-nginx's strict-validate-path-type (on by default since controller v1.12): Prefix and
+#: Exact paths may hold only letters, digits, '/', '_' and '-'.
+_NGINX_PATH_RE: Final = re.compile(r"^/[A-Za-z0-9_/-]*$")
+#: The flavours whose ALB is the community ingress-nginx controller.
+NGINX_FLAVORS: Final = ("nginx", "ibm-legacy")
+#: A cluster name or ID as IKS accepts them (letters, digits, '.', '_', '-'; starting with one
+#: of the first two), which also keeps it from being read as a flag by the ibmcloud CLI.
+_CLUSTER_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+#: Namespaces the program must never own: it creates appNamespace and deletes it on destroy.
+_SYSTEM_NAMESPACES: Final = ("default", "istio-system")
+_SYSTEM_NAMESPACE_PREFIXES: Final = ("kube-", "ibm-", "calico-", "tigera-")
+#: The longest names the program derives from configured ones (see specs).
+_ALB_HOST_PREFIX: Final = "httpbin."
+_CACERT_SUFFIX: Final = "-cacert"
 
 
 @dataclass(frozen=True)
@@ -97,20 +114,20 @@ class Settings:
 
     cluster: str
     cluster_type: ClusterType = "classic"
-    kube_context: Optional[str] = None
-    alb_domain: Optional[str] = None
-    alb_secret: Optional[str] = None
+    kube_context: str | None = None
+    alb_domain: str | None = None
+    alb_secret: str | None = None
     alb_secret_namespace: str = "default"
     alb_flavor: AlbFlavor = "nginx"
     alb_tls_mode: AlbTlsMode = "mirror"
     ingress_class_name: str = "public-iks-k8s-nginx"
     client_cert_source: ClientCertSource = "private-ca"
-    trusted_ca_pem: Optional[str] = None
+    trusted_ca_pem: str | None = None
     gateway_namespace: str = "istio-system"
     gateway_service: str = "istio-ingressgateway"
     gateway_selector: Mapping[str, str] = field(default_factory=lambda: {"istio": "ingressgateway"})
-    gateway_domain: Optional[str] = None
-    gateway_secret: Optional[str] = None
+    gateway_domain: str | None = None
+    gateway_secret: str | None = None
     app_namespace: str = "httptools"
     deploy_httpbin: bool = True
     routes: tuple[str, ...] = ("/status",)
@@ -137,10 +154,30 @@ def _decode(key: str, raw: Any) -> Any:
     return raw
 
 
-def _string(key: str, raw: Any) -> str:
+def _text(key: str, raw: Any) -> str:
+    """Any non-blank text (a PEM bundle spans lines and starts with dashes)."""
     if not isinstance(raw, str) or not raw.strip():
         raise ConfigError(key, "must be a non-empty string")
     return raw.strip()
+
+
+def _string(key: str, raw: Any) -> str:
+    """A one-line value, which may end up on a command line."""
+    value = _text(key, raw)
+    if value.startswith("-"):
+        raise ConfigError(key, f"must not start with '-' (a command line would read it as a flag): {value!r}")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ConfigError(key, "holds a control character (a line break or tab pasted with it?)")
+    return value
+
+
+def _cluster(key: str, raw: Any) -> str:
+    value = _string(key, raw)
+    if not _CLUSTER_RE.match(value):
+        raise ConfigError(
+            key, f"is not an IKS cluster name or ID (letters, digits, '.', '_', '-'; at most 100): {value!r}"
+        )
+    return value
 
 
 def _choice(key: str, raw: Any, choices: tuple[str, ...]) -> str:
@@ -172,11 +209,20 @@ def _positive_int(key: str, raw: Any) -> int:
     return value
 
 
-def _domain(key: str, raw: Any) -> str:
+def _domain(key: str, raw: Any, *, prefix: str = "") -> str:
+    """A DNS name that stays one (at most 253 characters) with ``prefix`` put in front of it."""
     value = _string(key, raw).lower().rstrip(".")
-    if len(value) > 253 or not _DOMAIN_RE.match(value):
+    if not _DOMAIN_RE.match(value):
         raise ConfigError(key, f"is not a valid DNS subdomain: {raw!r}")
+    if len(prefix + value) > 253:
+        derived = f", so {prefix}<{key}> would be {len(prefix + value)}" if prefix else ""
+        raise ConfigError(key, f"is {len(value)} characters long{derived}: a DNS name has at most 253")
     return value
+
+
+def alb_domain(key: str, raw: Any) -> str:
+    """``albDomain`` (configured or discovered): the ALB host ``httpbin.<albDomain>`` must be a DNS name."""
+    return _domain(key, raw, prefix=_ALB_HOST_PREFIX)
 
 
 def _k8s_name(key: str, raw: Any) -> str:
@@ -186,11 +232,27 @@ def _k8s_name(key: str, raw: Any) -> str:
     return value
 
 
-def _secret_name(key: str, raw: Any) -> str:
+def _secret_name(key: str, raw: Any, *, suffix: str = "") -> str:
+    """A secret name that stays one (at most 253 characters) with ``suffix`` appended."""
     value = _string(key, raw)
     if not _SECRET_NAME_RE.match(value):
         raise ConfigError(key, f"is not a valid Kubernetes secret name: {value!r}")
+    if len(value + suffix) > 253:
+        raise ConfigError(
+            key, f"is {len(value)} characters long, so <{key}>{suffix} would be {len(value + suffix)}: a secret name has at most 253"
+        )
     return value
+
+
+def secret_name(key: str, raw: Any) -> str:
+    """A Kubernetes secret name (``albSecret``, configured or discovered)."""
+    return _secret_name(key, raw)
+
+
+def _label_key_ok(label: str) -> bool:
+    """``[prefix/]name``: the prefix a DNS subdomain of at most 253, the name at most 63."""
+    prefix, _, name = label.rpartition("/")
+    return bool(_LABEL_KEY_RE.match(label)) and len(prefix) <= 253 and len(name) <= 63
 
 
 def _selector(key: str, raw: Any) -> dict[str, str]:
@@ -201,7 +263,7 @@ def _selector(key: str, raw: Any) -> dict[str, str]:
     for label, val in value.items():
         if not isinstance(label, str) or not isinstance(val, str):
             raise ConfigError(key, f"must map strings to strings; {label!r}: {val!r} is not")
-        if not _LABEL_KEY_RE.match(label) or not _LABEL_VALUE_RE.match(val):
+        if not _label_key_ok(label) or not _LABEL_VALUE_RE.match(val):
             raise ConfigError(key, f"{label!r}: {val!r} is not a valid Kubernetes label")
         out[label] = val
     return out
@@ -220,8 +282,12 @@ def _routes(key: str, raw: Any) -> tuple[str, ...]:
         raise ConfigError(key, 'must be a non-empty list of absolute paths, e.g. ["/status"]')
     routes: list[str] = []
     for item in value:
-        if not isinstance(item, str) or not _ROUTE_RE.match(item) or "//" in item:
+        if not isinstance(item, str) or not _ROUTE_RE.match(item):
             raise ConfigError(key, f"entry {item!r} is not an absolute path such as /status")
+        bad = [seq for seq in _API_INVALID_SEQUENCES if seq in item]
+        bad += [suffix for suffix in _API_INVALID_SUFFIXES if item.endswith(suffix) or item.endswith(suffix + "/")]
+        if bad:
+            raise ConfigError(key, f"entry {item!r} contains {bad[0]!r}, which the Kubernetes API server refuses in an Ingress path")
         route = normalize_route(item)
         if route in routes:
             raise ConfigError(key, f"entry {item!r} is listed twice")
@@ -229,19 +295,46 @@ def _routes(key: str, raw: Any) -> tuple[str, ...]:
     return tuple(routes)
 
 
+def _nginx_paths(flavor: str, routes: tuple[str, ...]) -> None:
+    """ingress-nginx's strict path check, for the flavours it serves."""
+    if flavor not in NGINX_FLAVORS:
+        return
+    for route in routes:
+        if not _NGINX_PATH_RE.match(route):
+            raise ConfigError(
+                "routes",
+                f"entry {route!r}: ingress-nginx (strict-validate-path-type, on by default) accepts only letters, digits, "
+                f"'/', '_' and '-' in a Prefix path, so the {flavor} ALB would refuse the Ingress; use a path without "
+                "other characters, or albFlavor=traefik",
+            )
+
+
+def _app_namespace(values: Mapping[str, Any]) -> None:
+    """The program creates appNamespace and deletes it on destroy: never a namespace it must not own."""
+    namespace = values["app_namespace"]
+    if namespace == values["gateway_namespace"]:
+        raise ConfigError(
+            "appNamespace", f"is the gateway's namespace ({namespace}); the program creates appNamespace and deletes it on destroy"
+        )
+    if namespace in _SYSTEM_NAMESPACES or namespace.startswith(_SYSTEM_NAMESPACE_PREFIXES):
+        raise ConfigError(
+            "appNamespace", f"{namespace!r} is a system namespace; the program creates appNamespace and deletes it on destroy"
+        )
+
+
 def _pem_bundle(key: str, raw: Any) -> str:
-    value = _string(key, raw)
+    value = _text(key, raw)
     if "-----BEGIN CERTIFICATE-----" not in value:
         raise ConfigError(key, "holds no PEM certificate (expected -----BEGIN CERTIFICATE----- blocks)")
     return value.strip() + "\n"
 
 
 _PARSERS: Final[dict[str, Callable[[str, Any], Any]]] = {
-    "cluster": _string,
+    "cluster": _cluster,
     "clusterType": lambda k, v: _choice(k, v, CLUSTER_TYPES),
     "kubeContext": _string,
-    "albDomain": _domain,
-    "albSecret": _secret_name,
+    "albDomain": alb_domain,
+    "albSecret": secret_name,
     "albSecretNamespace": _k8s_name,
     "albFlavor": lambda k, v: _choice(k, v, ALB_FLAVORS),
     "albTlsMode": lambda k, v: _choice(k, v, ALB_TLS_MODES),
@@ -252,7 +345,7 @@ _PARSERS: Final[dict[str, Callable[[str, Any], Any]]] = {
     "gatewayService": _k8s_name,
     "gatewaySelector": _selector,
     "gatewayDomain": _domain,
-    "gatewaySecret": _secret_name,
+    "gatewaySecret": lambda k, v: _secret_name(k, v, suffix=_CACERT_SUFFIX),
     "appNamespace": _k8s_name,
     "deployHttpbin": _bool,
     "routes": _routes,
@@ -276,6 +369,9 @@ def parse_settings(raw: Mapping[str, Any]) -> Settings:
             close = difflib.get_close_matches(key, list(KEYS), n=1)
             hint = f"; did you mean {close[0]}?" if close else ""
             raise ConfigError(key, f"is not a configuration key of this program{hint}")
+    for key, value in raw.items():
+        if isinstance(value, str) and value and not value.strip():
+            raise ConfigError(key, "is only whitespace: give it a value, or remove the key to use its default")
     if raw.get("cluster") in (None, ""):
         raise ConfigError("cluster", "is required: the IKS cluster name or ID (pulumi config set cluster <name>)")
 
@@ -283,7 +379,7 @@ def parse_settings(raw: Mapping[str, Any]) -> Settings:
     for key, spec in KEYS.items():
         # Pulumi.yaml declares optional keys with default "" (a typed key without a
         # default would be required by the CLI): "" means unset.
-        unset = raw.get(key) is None or (spec.default is None and isinstance(raw[key], str) and not raw[key].strip())
+        unset = raw.get(key) is None or (spec.default is None and raw[key] == "")
         if not unset:
             values[_FIELD_OF[key]] = _PARSERS[key](key, raw[key])
         elif spec.default is not None:
@@ -292,6 +388,8 @@ def parse_settings(raw: Mapping[str, Any]) -> Settings:
 
     flavor = cast(str, values["alb_flavor"])
     values.setdefault("ingress_class_name", DEFAULT_INGRESS_CLASS[flavor])
+    _nginx_paths(flavor, values["routes"])
+    _app_namespace(values)
 
     if ("gateway_domain" in values) != ("gateway_secret" in values):
         missing = "gatewaySecret" if "gateway_domain" in values else "gatewayDomain"

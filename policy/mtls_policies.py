@@ -26,9 +26,9 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -136,7 +136,7 @@ class PolicySettings:
     gateway_service: str = DEFAULT_GATEWAY_SERVICE
 
     @classmethod
-    def from_config(cls, config: Optional[Mapping[str, Any]]) -> PolicySettings:
+    def from_config(cls, config: Mapping[str, Any] | None) -> PolicySettings:
         config = config or {}
         selector = config.get("gatewaySelector") or DEFAULT_GATEWAY_SELECTOR
         service = config.get("gatewayService") or DEFAULT_GATEWAY_SERVICE
@@ -164,7 +164,7 @@ def _shown(value: Any) -> str:
     return "not set" if value is None else repr(value)
 
 
-def _port_number(value: Any) -> Optional[int]:
+def _port_number(value: Any) -> int | None:
     try:
         return int(value)
     except (TypeError, ValueError):
@@ -263,7 +263,7 @@ def _annotation(annotations: Mapping[str, Any], key: str, found: Finding) -> Any
 
 
 #: nginx annotation -> (required value, or None for "non-empty"; why).
-_NGINX_RULES: dict[str, tuple[Optional[str], str]] = {
+_NGINX_RULES: dict[str, tuple[str | None, str]] = {
     "backend-protocol": ("HTTPS", "without it the ALB speaks plain HTTP to the gateway's TLS port"),
     "proxy-ssl-verify": ("on", "ingress-nginx verifies the gateway's certificate only when this is exactly \"on\""),
     "proxy-ssl-name": (None, "the name the gateway's certificate is verified against (default upstream_balancer never matches)"),
@@ -317,7 +317,7 @@ INGRESS_FLAVOURS: tuple[IngressFlavour, ...] = (
 )
 
 
-def detect_flavour(ingress: Mapping[str, Any]) -> Optional[IngressFlavour] | Unknown:
+def detect_flavour(ingress: Mapping[str, Any]) -> IngressFlavour | None | Unknown:
     annotations = get(ingress, "metadata", "annotations") or {}
     if isinstance(annotations, Unknown):
         return annotations

@@ -1,6 +1,6 @@
 """Bad input through the whole program: one clear message naming the culprit, nothing carried.
 
-Two records, run through :func:`components.mock_program.render` exactly as ``pulumi up`` runs the
+Two records, run through :func:`tools.mock_program.render` exactly as ``pulumi up`` runs the
 program:
 
 - ``BAD_CONFIG``: a stack config value that is wrong.  The run fails with the exact message
@@ -11,7 +11,8 @@ program:
   is registered.
 
 The pure checks behind the second record have their own, longer record in test_certs.py.
-Run ``python tests/test_bad_input.py`` to print both records (the README quotes them).
+Run ``python -m tests.test_bad_input`` to print both records; docs/troubleshooting.md lists every
+message (tests/test_docs.py checks it).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import pytest
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from components import specs
-from tests.support import pki
+from tests.support import documented, pki
 from tests.support.cluster import ALB_DOMAIN, ALB_SECRET, CLUSTER, standin
 from tools import mock_program
 
@@ -55,7 +56,7 @@ BAD_CONFIG: list[tuple[str, dict[str, Any], str, str]] = [
     ("albDomain-single-label", {"albDomain": "localhost"}, "albDomain",
      f"{P}:albDomain: is not a valid DNS subdomain: 'localhost'"),
     ("albDomain-leading-hyphen", {"albDomain": "-bad.example.com"}, "albDomain",
-     f"{P}:albDomain: is not a valid DNS subdomain: '-bad.example.com'"),
+     f"{P}:albDomain: must not start with '-' (a command line would read it as a flag): '-bad.example.com'"),
     ("albDomain-url", {"albDomain": "https://mycluster.example.com"}, "albDomain",
      f"{P}:albDomain: is not a valid DNS subdomain: 'https://mycluster.example.com'"),
     ("gatewayDomain-underscore",
@@ -76,7 +77,7 @@ BAD_CONFIG: list[tuple[str, dict[str, Any], str, str]] = [
     ("routes-url", {"routes": ["https://x/status"]}, "routes",
      f"{P}:routes: entry 'https://x/status' is not an absolute path such as /status"),
     ("routes-double-slash", {"routes": ["//status"]}, "routes",
-     f"{P}:routes: entry '//status' is not an absolute path such as /status"),
+     f"{P}:routes: entry '//status' contains '//', which the Kubernetes API server refuses in an Ingress path"),
     ("routes-not-strings", {"routes": [1]}, "routes",
      f"{P}:routes: entry 1 is not an absolute path such as /status"),
     ("routes-twice", {"routes": ["/status", "/status/"]}, "routes",
@@ -117,6 +118,51 @@ BAD_CONFIG: list[tuple[str, dict[str, Any], str, str]] = [
      f"{P}:albSecret: is not a valid Kubernetes secret name: 'my_secret'"),
     ("deployHttpbin-yes", {"deployHttpbin": "yes"}, "deployHttpbin",
      f"{P}:deployHttpbin: must be true or false; got 'yes'"),
+    # --- round two: what the API server, ingress-nginx or the ibmcloud CLI would refuse later ---
+    ("cluster-whitespace", {"cluster": "   "}, "cluster",
+     f"{P}:cluster: is only whitespace: give it a value, or remove the key to use its default"),
+    ("kubeContext-whitespace", {"kubeContext": " \t "}, "kubeContext",
+     f"{P}:kubeContext: is only whitespace: give it a value, or remove the key to use its default"),
+    ("cluster-flag", {"cluster": "--help"}, "cluster",
+     f"{P}:cluster: must not start with '-' (a command line would read it as a flag): '--help'"),
+    ("cluster-spaces", {"cluster": "my cluster"}, "cluster",
+     f"{P}:cluster: is not an IKS cluster name or ID (letters, digits, '.', '_', '-'; at most 100): 'my cluster'"),
+    ("cluster-line-break", {"cluster": "mycluster\n--output json"}, "cluster",
+     f"{P}:cluster: holds a control character (a line break or tab pasted with it?)"),
+    ("albSecret-flag", {"albSecret": "-x"}, "albSecret",
+     f"{P}:albSecret: must not start with '-' (a command line would read it as a flag): '-x'"),
+    ("albDomain-too-long-for-the-alb-host", {"albDomain": ".".join(["a" * 60] * 4) + ".example"}, "albDomain",
+     f"{P}:albDomain: is 251 characters long, so httpbin.<albDomain> would be 259: a DNS name has at most 253"),
+    ("gatewaySecret-too-long-for-cacert",
+     {"gatewayDomain": "gw.example.com", "gatewaySecret": "s" * 250}, "gatewaySecret",
+     f"{P}:gatewaySecret: is 250 characters long, so <gatewaySecret>-cacert would be 257: a secret name has at most 253"),
+    ("gatewaySelector-label-name-too-long", {"gatewaySelector": {"example.com/" + "n" * 64: "x"}}, "gatewaySelector",
+     f"{P}:gatewaySelector: {'example.com/' + 'n' * 64!r}: 'x' is not a valid Kubernetes label"),
+    ("gatewaySelector-label-prefix-too-long",
+     {"gatewaySelector": {".".join(["p" * 60] * 5) + "/app": "x"}}, "gatewaySelector",
+     f"{P}:gatewaySelector: {'.'.join(['p' * 60] * 5) + '/app'!r}: 'x' is not a valid Kubernetes label"),
+    ("routes-dot-segment", {"routes": ["/a/../status"]}, "routes",
+     f"{P}:routes: entry '/a/../status' contains '/../', which the Kubernetes API server refuses in an Ingress path"),
+    ("routes-dot-suffix", {"routes": ["/status/."]}, "routes",
+     f"{P}:routes: entry '/status/.' contains '/.', which the Kubernetes API server refuses in an Ingress path"),
+    ("routes-encoded-slash", {"routes": ["/a%2Fb"]}, "routes",
+     f"{P}:routes: entry '/a%2Fb' contains '%2F', which the Kubernetes API server refuses in an Ingress path"),
+    ("routes-nginx-strict-path", {"routes": ["/v1.0"]}, "routes",
+     f"{P}:routes: entry '/v1.0': ingress-nginx (strict-validate-path-type, on by default) accepts only letters, "
+     "digits, '/', '_' and '-' in a Prefix path, so the nginx ALB would refuse the Ingress; use a path without other "
+     "characters, or albFlavor=traefik"),
+    ("routes-nginx-well-known", {"routes": ["/.well-known"], "albFlavor": "ibm-legacy"}, "routes",
+     f"{P}:routes: entry '/.well-known': ingress-nginx (strict-validate-path-type, on by default) accepts only letters, "
+     "digits, '/', '_' and '-' in a Prefix path, so the ibm-legacy ALB would refuse the Ingress; use a path without "
+     "other characters, or albFlavor=traefik"),
+    ("appNamespace-kube-system", {"appNamespace": "kube-system"}, "appNamespace",
+     f"{P}:appNamespace: 'kube-system' is a system namespace; the program creates appNamespace and deletes it on destroy"),
+    ("appNamespace-default", {"appNamespace": "default"}, "appNamespace",
+     f"{P}:appNamespace: 'default' is a system namespace; the program creates appNamespace and deletes it on destroy"),
+    ("appNamespace-ibm", {"appNamespace": "ibm-system"}, "appNamespace",
+     f"{P}:appNamespace: 'ibm-system' is a system namespace; the program creates appNamespace and deletes it on destroy"),
+    ("appNamespace-is-the-gateways", {"appNamespace": "gw", "gatewayNamespace": "gw"}, "appNamespace",
+     f"{P}:appNamespace: is the gateway's namespace (gw); the program creates appNamespace and deletes it on destroy"),
     ("trustedCaPem-garbage", {"trustedCaPem": GARBAGE}, "trustedCaPem",
      f"{P}:trustedCaPem: holds no PEM certificate (expected -----BEGIN CERTIFICATE----- blocks)"),
     ("trustedCaPem-a-key", {"trustedCaPem": pki.key_pem(pki.new_key())}, "trustedCaPem",
@@ -333,6 +379,14 @@ def _print_records() -> None:  # pragma: no cover - documentation helper
         print(f"| {case} | {r.error} |")
     for case, make, _ in BAD_ALB_MATERIAL:
         print(f"| {case} | {_render_alb(make()).error} |")
+
+
+def test_every_message_here_is_in_the_troubleshooting_page() -> None:
+    records = [(case, message) for case, _config, _key, message in BAD_CONFIG]
+    records += [(entry[0], entry[-1]) for entry in BAD_ALB_MATERIAL]
+    assert len(records) > 60, "the records were not found"
+    missing = documented.undocumented(records)
+    assert missing == [], "docs/troubleshooting.md lacks:\n" + "\n".join(missing)
 
 
 if __name__ == "__main__":  # pragma: no cover

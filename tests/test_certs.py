@@ -1,7 +1,8 @@
 """Unit tests of components/certs.py, driven by ``BAD_INPUTS``: the record of every bad input
 tried and the exact message it gets.
 
-Run ``python tests/test_certs.py`` to print the record.
+Run ``python -m tests.test_certs`` to print the record; docs/troubleshooting.md lists every
+message (tests/test_docs.py checks it).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from components import certs
-from tests.support import pki
+from tests.support import documented, pki
+from tools import x509 as x509_builder
 
 # The real Let's Encrypt certificates: read in place, never copied into the project.
 # shared/ sits beside the project's checkout (CI lays a copy there); LE_REFERENCE_DIR overrides.
@@ -97,17 +99,10 @@ NON_CA = GOOD_INTER.issue_leaf(["not-a-ca.example.com"])
 def _no_aki_client() -> x509.Certificate:
     """A client certificate without authorityKeyIdentifier (OpenSSL takes it; the verifier not)."""
     key = pki.new_key()
-    return (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "no-aki")]))
-        .issuer_name(GOOD_ROOT.cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - DAY)
-        .not_valid_after(NOW + 30 * DAY)
-        .add_extension(x509.ExtendedKeyUsage([CLIENT_AUTH]), critical=False)
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(pki.ALB_HOST)]), critical=False)
-        .sign(GOOD_ROOT.key, hashes.SHA256())
+    return x509_builder.certificate(
+        x509_builder.dn("no-aki"), key.public_key(), signer=GOOD_ROOT.key, issuer=GOOD_ROOT.cert.subject,
+        not_before=NOW - DAY, not_after=NOW + 30 * DAY, ca=None, ekus=[CLIENT_AUTH], dns_names=[pki.ALB_HOST],
+        ski=False, aki=False,
     )
 
 
@@ -814,6 +809,13 @@ def _profile(cert: x509.Certificate) -> dict[str, object]:
             profile[ext.oid.dotted_string] = (ext.critical, type(value).__name__)
     return profile
 
+
+
+def test_every_message_here_is_in_the_troubleshooting_page() -> None:
+    records = [(case, message) for case, _call, _culprit, message in BAD_INPUTS]
+    assert len(records) > 20, "the records were not found"
+    missing = documented.undocumented(records)
+    assert missing == [], "docs/troubleshooting.md lacks:\n" + "\n".join(missing)
 
 if __name__ == "__main__":  # print the record
     for case, call, _culprit, _expected in BAD_INPUTS:

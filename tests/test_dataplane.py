@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from components import specs
 from components.program import run
@@ -49,6 +49,9 @@ from tests.support.dataplane import (
     require_tools as _require_tools,
 )
 from tools import dataplane, mock_program, verify
+from tools import x509 as x509_builder
+
+pytestmark = pytest.mark.dataplane
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -79,22 +82,13 @@ def _private_ca(r: mock_program.Rendering) -> tuple[x509.Certificate, Any]:
 def issue_client(
     issuer: x509.Certificate, issuer_key: Any, dns_name: str, *, ekus: list[x509.ObjectIdentifier]
 ) -> verify.ClientIdentity:
+    """A client certificate from ``issuer`` with the given EKUs, to probe what Envoy accepts."""
     key = pki.new_key()
     now = pki.utcnow()
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test-client")]))
-        .issuer_name(issuer.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.ExtendedKeyUsage(ekus), critical=False)
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(dns_name)]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False
-        )
-        .sign(issuer_key, hashes.SHA256())
+    cert = x509_builder.certificate(
+        x509_builder.dn("test-client"), key.public_key(), signer=issuer_key, issuer=issuer.subject,
+        not_before=now - dt.timedelta(hours=1), not_after=now + dt.timedelta(days=1),
+        ca=None, ekus=ekus, dns_names=[dns_name], ski=False,
     )
     return verify.ClientIdentity(pki.pem(cert), pki.key_pem(key))
 

@@ -32,6 +32,8 @@ from tests.support.dataplane import (
 )
 from tools import dataplane, mock_program, verify
 
+pytestmark = pytest.mark.dataplane
+
 
 @pytest.fixture(scope="module", autouse=True)
 def tools() -> None:

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 import yaml
@@ -27,6 +27,8 @@ from components import settings
 from tests.support import pki
 from tests.support.cluster import ALB_SECRET, CLUSTER, ROOT, standin
 from tools import mock_program
+
+pytestmark = pytest.mark.policy
 
 POLICY_DIR = ROOT / "policy"
 
@@ -52,7 +54,7 @@ class Outcome:
         return {name for name, _ in self.violations}
 
 
-def analyze(resource_type: str, props: dict[str, Any], config: Optional[dict[str, dict[str, Any]]] = None) -> Outcome:
+def analyze(resource_type: str, props: dict[str, Any], config: dict[str, dict[str, Any]] | None = None) -> Outcome:
     """Run every policy of the pack on one resource, as the analyzer does (props behind the unknown proxy)."""
     outcome = Outcome()
     for policy in mp.policies():
@@ -66,7 +68,7 @@ def analyze(resource_type: str, props: dict[str, Any], config: Optional[dict[str
             (config or {}).get(policy.name),
         )
 
-        def report(message: str, urn: Optional[str] = None, name: str = policy.name) -> None:
+        def report(message: str, urn: str | None = None, name: str = policy.name) -> None:
             outcome.violations.append((name, message))
 
         try:
@@ -164,7 +166,7 @@ def test_the_offline_render_passes_every_policy() -> None:
 # --- broken variants, each caught ----------------------------------------------------------------
 
 
-def _inputs(renderings: dict[str, mock_program.Rendering], case: str, token: str, name: Optional[str] = None) -> dict[str, Any]:
+def _inputs(renderings: dict[str, mock_program.Rendering], case: str, token: str, name: str | None = None) -> dict[str, Any]:
     found = [r for r in registered(renderings[case]) if r.type == token
              and (name is None or r.inputs["metadata"]["name"] == name)]
     assert len(found) == 1, (case, token, name)
@@ -189,7 +191,7 @@ SSL_SERVICES = "ingress.bluemix.net/ssl-services"
 Mutation = Callable[[dict[str, Any]], Any]
 
 #: id -> (case, resource type, metadata.name or None, mutation, policy, words of the message).
-BROKEN: dict[str, tuple[str, str, Optional[str], Mutation, str, str]] = {
+BROKEN: dict[str, tuple[str, str, str | None, Mutation, str, str]] = {
     "gateway-simple": ("flavor-nginx", GATEWAY, None, lambda p: _tls(p).update(mode="SIMPLE"),
                        mp.GATEWAY_POLICY, "spec.servers[0].tls.mode is 'SIMPLE': it must be 'MUTUAL'"),
     "gateway-istio-mutual": ("flavor-nginx", GATEWAY, None, lambda p: _tls(p).update(mode="ISTIO_MUTUAL"),
@@ -312,7 +314,7 @@ def test_each_broken_variant_is_caught(renderings: dict[str, mock_program.Render
 # --- what the policies leave alone ---------------------------------------------------------------
 
 #: id -> (case, resource type, metadata.name, mutation): still no violation.
-ALLOWED: dict[str, tuple[str, str, Optional[str], Mutation]] = {
+ALLOWED: dict[str, tuple[str, str, str | None, Mutation]] = {
     "key-in-a-secret": ("flavor-nginx", SECRET, "alb-certs", lambda p: p["stringData"].update({"extra.key": PEM_KEY})),
     "certificate-in-a-configmap": ("flavor-nginx", CONFIGMAP, None, lambda p: p.update(data={"ca.crt": PEM_CERT})),
     "gateway-for-another-workload": ("flavor-nginx", GATEWAY, None,
@@ -418,7 +420,7 @@ def pack() -> Iterator[Any]:
             proc.wait()
 
 
-def _request(r: mock_program.Registered | None, token: str = "", props: Optional[dict[str, Any]] = None) -> Any:
+def _request(r: mock_program.Registered | None, token: str = "", props: dict[str, Any] | None = None) -> Any:
     from google.protobuf import json_format, struct_pb2
     from pulumi.runtime.proto import analyzer_pb2
 

@@ -391,3 +391,41 @@ def test_readme_documents_every_key_and_output(default: mock_program.Rendering) 
 
 def test_specs_urls_for_root_route() -> None:
     assert specs.urls(["a.example.com"], ["/"]) == ["https://a.example.com"]
+
+
+# --- what is checked is what is stored ------------------------------------------------------------
+
+
+def _indented(pem: str) -> str:
+    """As a YAML block pasted one level too deep: every line indented, text around the blocks."""
+    return "# our roots\n" + "".join(f"    {line}\n" for line in pem.strip().splitlines()) + "  trailing words\n"
+
+
+def test_an_indented_trusted_ca_bundle_is_stored_canonical(render: Render) -> None:
+    from tests.support import pki
+
+    root = pki.self_signed_ca("Test Pasted Root", organization="Example Corp (test)")
+    r = render({"trustedCaPem": _indented(root.cert_pem)})
+    assert r.error is None, r.error
+    stored = r.one("kubernetes:core/v1:Secret", name=specs.ALB_CERTS_SECRET).inputs["stringData"]["ca.crt"]
+    assert stored == root.cert_pem
+    assert all(line == line.lstrip() for line in stored.splitlines()), "no indented PEM line reaches nginx"
+
+
+def test_alb_material_is_carried_in_canonical_form(render: Render) -> None:
+    """clientCertSource=alb: the secret's indented chain and key reach alb-certs re-written."""
+    from cryptography.x509.oid import ExtendedKeyUsageOID as Eku
+
+    from tests.support import pki
+
+    root = pki.self_signed_ca("Test Client Root", organization="Example Corp (test)")
+    leaf = root.intermediate("Test Client Issuing CA", ekus=[Eku.SERVER_AUTH, Eku.CLIENT_AUTH]).issue_leaf(
+        pki.ALB_SANS, client_auth=True
+    )
+    secrets = {f"default/{ALB_SECRET}": {"tls.crt": _indented(leaf.chain_pem), "tls.key": _indented(leaf.key_pem)}}
+    r = render({"clientCertSource": "alb", "trustedCaPem": root.cert_pem}, standin(secrets=secrets))
+    assert r.error is None, r.error
+    data = r.one("kubernetes:core/v1:Secret", name=specs.ALB_CERTS_SECRET).inputs["stringData"]
+    assert data["tls.crt"] == certs.to_pem(certs.parse_certificates(leaf.chain_pem, "chain"))
+    assert data["tls.key"].startswith("-----BEGIN PRIVATE KEY-----\n") and "    " not in data["tls.key"]
+    assert certs.parse_private_key(data["tls.key"], "key").public_key() == leaf.key.public_key()

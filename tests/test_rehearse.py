@@ -17,6 +17,8 @@ from tests.support.cluster import ROOT
 from tests.support.dataplane import require_tools as _require_tools
 from tools import dataplane, rehearse
 
+pytestmark = pytest.mark.dataplane
+
 
 def run(raw: dict[str, Any], **kwargs: Any) -> tuple[int, list[str]]:
     lines: list[str] = []

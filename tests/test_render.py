@@ -139,7 +139,7 @@ def test_secret_values_are_redacted_and_no_key_is_on_disk(cli_out: tuple[Path, A
 
 
 def test_redaction_follows_pulumi_secret_paths() -> None:
-    manifest = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"},
+    manifest: dict[str, Any] = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"},
                 "data": {"tls.key": "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n", "plain": "ok"},
                 "spec": {"items": [{"token": "abc"}, {"token": "def"}]}}
     out = manifests.redact(manifest, ["data.tls.key", "spec.items[1].token"])

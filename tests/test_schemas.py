@@ -23,6 +23,8 @@ from tests.support.schemas import CRD_FILES, VERSIONS, crd_catalog
 from tests.support.schemas import every_version_problems as builtin_problems
 from tools import mock_program
 
+pytestmark = pytest.mark.schemas
+
 # --- the configurations -------------------------------------------------------------------------
 
 CLIENT_ROOT = pki.self_signed_ca("Test Client Root", organization="Example Corp (test)")
@@ -245,7 +247,7 @@ def test_strict_conversion(spec: dict[str, Any], expected: list[str]) -> None:
     catalog.add(_CRD, source="test")
     widget = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": spec}
     problems = catalog.problems(widget, metadata_version=VERSIONS[-1])
-    assert len(problems) == len(expected) and all(e in p for e, p in zip(expected, problems)), problems
+    assert len(problems) == len(expected) and all(e in p for e, p in zip(expected, problems, strict=True)), problems
 
 
 def test_a_version_that_is_not_served_is_refused() -> None:

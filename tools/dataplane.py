@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Optional
+from typing import Any
 
 from . import dataplane_conf as conf
 from . import traefik_conf
@@ -281,7 +281,7 @@ class LoopbackDataPlane:
                  "--concurrency", "1", "--disable-hot-restart"],
             )
             self._spawn(self.alb, alb_argv)
-            for (name, proc), port in zip(self._procs, (self.httpbin_port, self.envoy_port, self.alb_port)):
+            for (name, proc), port in zip(self._procs, (self.httpbin_port, self.envoy_port, self.alb_port), strict=False):
                 self._wait_listening(name, proc, port)
             if self.alb == "traefik":
                 self._wait_traefik_routers(self._procs[-1][1])
@@ -311,9 +311,9 @@ class LoopbackDataPlane:
 
     def __exit__(
         self,
-        exc_type: Optional[type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()
 

@@ -15,7 +15,7 @@ import json
 import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 from google.protobuf import json_format
@@ -51,7 +51,7 @@ class ClusterStandIn:
     )
     discover_calls: list[str] = field(default_factory=list)
     #: Answer of the nlb-dns Command's create, as the module would print it.
-    dns_stdout: Optional[str] = None
+    dns_stdout: str | None = None
 
     def discover(self, cluster: str) -> ibmcloud.AlbInfo:
         self.discover_calls.append(cluster)
@@ -106,13 +106,13 @@ class Rendering:
     resources: list[Registered]
     outputs: dict[str, Any]
     secret_outputs: set[str]
-    error: Optional[BaseException]
+    error: BaseException | None
     logs: list[tuple[str, str]]
 
     def by_type(self, token: str) -> list[Registered]:
         return [r for r in self.resources if r.type == token]
 
-    def one(self, token: str, *, name: Optional[str] = None) -> Registered:
+    def one(self, token: str, *, name: str | None = None) -> Registered:
         found = [r for r in self.by_type(token) if name is None or r.inputs.get("metadata", {}).get("name") == name]
         if len(found) != 1:
             raise LookupError(f"expected one {token} named {name!r}, found {len(found)}")
@@ -233,7 +233,7 @@ class _Mocks(pulumi_mocks.Mocks):
         self.cluster = cluster
         self.preview = preview
 
-    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[Optional[str], dict[str, Any]]:
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         inputs = _plain(args.inputs)  # mocks see secrets still wrapped
         if self.preview and not args.resource_id:
             return self._planned(args.typ, inputs)
@@ -245,7 +245,7 @@ class _Mocks(pulumi_mocks.Mocks):
             return f"{args.name}-id", {**inputs, "stdout": self.cluster.command_stdout(str(inputs["create"])), "stderr": ""}
         return f"{args.name}-id", inputs
 
-    def _planned(self, typ: str, inputs: dict[str, Any]) -> tuple[Optional[str], dict[str, Any]]:
+    def _planned(self, typ: str, inputs: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
         """A first ``pulumi preview``: nothing exists yet, so what a provider computes is unknown
         (the nlb-dns Command's stdout, every key and certificate pulumi-tls would make)."""
         outputs = dict(inputs)
@@ -270,7 +270,7 @@ class _Mocks(pulumi_mocks.Mocks):
             return {"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "type": "kubernetes.io/tls", "data": data}
         raise LookupError(f"the renderer cannot read {typ} {ref}")
 
-    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], Optional[list[tuple[str, str]]]]:
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         return {}, None
 
 
@@ -299,7 +299,7 @@ def render(
     cluster: ClusterStandIn,
     *,
     stack: str = "dev",
-    program: Optional[Callable[[Callable[[str], ibmcloud.AlbInfo]], None]] = None,
+    program: Callable[[Callable[[str], ibmcloud.AlbInfo]], None] | None = None,
     preview: bool = False,
 ) -> Rendering:
     """Run the program with ``config`` (keys without the project prefix) against ``cluster``.
@@ -318,7 +318,7 @@ def render(
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor, logger=logs)  # type: ignore[arg-type]
     pulumi.runtime.set_all_config({f"{PROJECT}:{k}": _encode(v) for k, v in config.items()})
     body = program or run
-    error: Optional[BaseException] = None
+    error: BaseException | None = None
     _quiet_abandoned_futures()
     try:
         internals.run_program(lambda: body(cluster.discover))

@@ -19,7 +19,7 @@ import hashlib
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Optional
+from typing import Any
 
 from components import specs
 from components.program import run
@@ -183,7 +183,7 @@ def _teapot_path(routes: Sequence[str]) -> str:
     return routes[0]
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.rehearse", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stack", default="dev", help="stack whose Pulumi.<stack>.yaml to rehearse (default: dev)")
     parser.add_argument(

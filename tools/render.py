@@ -23,7 +23,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Optional
+from typing import Any, Final
 
 import yaml
 
@@ -118,7 +118,7 @@ def _yaml_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_stack_config(project_dir: Path, stack: str, overrides: Optional[Mapping[str, str]] = None) -> dict[str, Any]:
+def load_stack_config(project_dir: Path, stack: str, overrides: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The config the CLI would hand the program: Pulumi.yaml defaults, the stack file, ``--config``.
 
     Keys come back without the project prefix; keys of other namespaces (``kubernetes:...``) do
@@ -160,8 +160,8 @@ class Step:
     step: int
     action: str
     what: str
-    file: Optional[str] = None
-    record: Optional[mock_program.Registered] = None
+    file: str | None = None
+    record: mock_program.Registered | None = None
 
 
 @dataclass
@@ -194,7 +194,7 @@ def _describe(record: mock_program.Registered) -> tuple[str, str]:
     return ("create", f"{record.type} {record.name}")
 
 
-def render_stack(project_dir: Path, stack: str, overrides: Optional[Mapping[str, str]] = None) -> OfflineRender:
+def render_stack(project_dir: Path, stack: str, overrides: Mapping[str, str] | None = None) -> OfflineRender:
     """Run the program for ``stack`` offline and compile the files a reviewer reads."""
     raw = load_stack_config(project_dir, stack, overrides)
     try:
@@ -304,7 +304,7 @@ def _call_line(call: str, note: str) -> str:
     return f"    - {text}{' — ' if call and note else ''}{note}"
 
 
-def regenerate_command(stack: str, overrides: Optional[Mapping[str, str]]) -> str:
+def regenerate_command(stack: str, overrides: Mapping[str, str] | None) -> str:
     """The command line that made a render; ``--config`` values left out (they may be secret)."""
     keys = "".join(f" --config {key}=..." for key in sorted(overrides or {}))
     return f"python -m tools.render --stack {stack}{keys}"
@@ -402,7 +402,7 @@ def _override(text: str) -> tuple[str, str]:
     return key.strip(), value
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tools.render",
         description="Write what `pulumi up` would apply for a stack, without the Pulumi CLI, a cluster or IBM Cloud.",

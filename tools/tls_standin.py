@@ -10,8 +10,8 @@ mocks and the tests cannot drift apart.  The keys live in memory only.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
-from typing import Any, Callable, Final
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization

@@ -21,7 +21,7 @@ Sources: traefik/traefik ``pkg/provider/kubernetes/ingress/kubernetes.go`` (``lo
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Optional
+from typing import Any
 
 from components import specs
 
@@ -92,7 +92,7 @@ def _host_rule(host: str) -> str:
     return f"Host(`{host}`)"
 
 
-def _path_rule(path: Mapping[str, Any], path_matcher: Optional[str]) -> Optional[str]:
+def _path_rule(path: Mapping[str, Any], path_matcher: str | None) -> str | None:
     value = path.get("path")
     if not value:
         return None
@@ -166,9 +166,9 @@ def traefik_file_config(
     client_key_file: str,
     ca_file: str,
     upstream: str,
-    alb_cert_file: Optional[str] = None,
-    alb_key_file: Optional[str] = None,
-    entry_points: Optional[Sequence[str]] = None,
+    alb_cert_file: str | None = None,
+    alb_key_file: str | None = None,
+    entry_points: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Traefik's dynamic configuration (file provider) for the program's Traefik objects.
 
@@ -272,7 +272,7 @@ def _load_balancer(
     return {"loadBalancer": load_balancer}
 
 
-def _alb_tls(ingress: Mapping[str, Any], cert_file: Optional[str], key_file: Optional[str]) -> dict[str, Any]:
+def _alb_tls(ingress: Mapping[str, Any], cert_file: str | None, key_file: str | None) -> dict[str, Any]:
     """The ALB's own certificate: the Ingress's TLS secret, or the default one if it names none."""
     if not cert_file or not key_file:
         return {}

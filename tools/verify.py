@@ -31,7 +31,6 @@ import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Optional
 
 from cryptography import x509
 
@@ -62,8 +61,8 @@ class Target:
 
     host: str
     port: int = 443
-    address: Optional[str] = None
-    address_port: Optional[int] = None
+    address: str | None = None
+    address_port: int | None = None
 
     @property
     def connect(self) -> tuple[str, int]:
@@ -74,10 +73,10 @@ class Target:
 class Answer:
     """What one HTTPS request got: a status, or the TLS/connection error that stopped it."""
 
-    status: Optional[int] = None
+    status: int | None = None
     body: bytes = b""
-    error: Optional[str] = None
-    peer_not_after: Optional[dt.datetime] = None
+    error: str | None = None
+    peer_not_after: dt.datetime | None = None
 
 
 @dataclass
@@ -134,7 +133,7 @@ def _in_memory_file(text: str) -> Iterator[str]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def tls_context(*, ca_pem: Optional[str], identity: Optional[ClientIdentity]) -> ssl.SSLContext:
+def tls_context(*, ca_pem: str | None, identity: ClientIdentity | None) -> ssl.SSLContext:
     """A verifying client context; the client certificate, when given, loaded from memory."""
     context = ssl.create_default_context(cadata=ca_pem) if ca_pem else ssl.create_default_context()
     context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -181,7 +180,7 @@ def _ssl_reason(exc: BaseException) -> str:
 # --- where the inputs come from -------------------------------------------------------------------
 
 
-def stack_outputs(stack: str, outputs_json: Optional[str]) -> Mapping[str, object]:
+def stack_outputs(stack: str, outputs_json: str | None) -> Mapping[str, object]:
     """The stack's outputs: from a file, or from ``pulumi stack output --json``."""
     if outputs_json:
         try:
@@ -204,7 +203,7 @@ def stack_outputs(stack: str, outputs_json: Optional[str]) -> Mapping[str, objec
     return dict(data)
 
 
-def identity_from_cluster(namespace: str, secret: str, kube_context: Optional[str]) -> ClientIdentity:
+def identity_from_cluster(namespace: str, secret: str, kube_context: str | None) -> ClientIdentity:
     """The ALB's client certificate from the cluster, as the recipe's ``kubectl get secret`` did."""
     if not shutil.which("kubectl"):
         raise VerifyError("kubectl not found: install it, or pass --client-cert and --client-key")
@@ -245,12 +244,12 @@ def run_checks(
     outputs: Mapping[str, object],
     identity: ClientIdentity,
     *,
-    ca_pem: Optional[str] = None,
+    ca_pem: str | None = None,
     connect_to: Sequence[Target] = (),
     path: str = DEFAULT_PATH,
     expect: int = DEFAULT_STATUS,
     timeout: float = 10.0,
-    now: Optional[dt.datetime] = None,
+    now: dt.datetime | None = None,
 ) -> Report:
     """The recipe's curls, each a line of the report."""
     report = Report()
@@ -303,7 +302,7 @@ def _parse_connect_to(value: str) -> Target:
     return Target(parts[0], int(parts[1]), parts[2], int(parts[3]))
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.verify", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stack", default="dev", help="stack whose outputs to check (default: dev)")
     parser.add_argument("--outputs-json", help="read the outputs from this file instead of `pulumi stack output --json`")

@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Optional
+from typing import Any, Final
 
 import pytest
 import yaml
@@ -85,13 +85,13 @@ _DURATION_PART: Final = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _UNIT_SECONDS: Final = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
-def _go_duration_seconds(text: str) -> Optional[float]:
+def _go_duration_seconds(text: str) -> float | None:
     if not _GO_DURATION.match(text):
         return None
     return sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
 
 
-def evaluate_cel(rule: str, value: Any) -> Optional[bool]:
+def evaluate_cel(rule: str, value: Any) -> bool | None:
     """The result of one CEL rule on ``value``, or ``None`` when this module cannot evaluate it."""
     if _AT_MOST_ONE.match(rule) and isinstance(value, Mapping):
         return sum(1 for name in _HAS.findall(rule) if name in value) <= 1
@@ -231,7 +231,7 @@ class SchemaBook:
     """Every schema one object is checked against: all Kubernetes minors, or its CRD."""
 
     versions: Sequence[str]
-    crds: Optional[CrdCatalog] = None
+    crds: CrdCatalog | None = None
 
     def problems(self, manifest: Mapping[str, Any]) -> list[str]:
         if is_custom(manifest):
