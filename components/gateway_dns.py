@@ -55,12 +55,20 @@ def checked_result(stdout: str, gateway_namespace: str) -> ibmcloud.NlbResult:
     return result
 
 
+def _typed(value: Any) -> bool:
+    """A pulumi-kubernetes output type (properties per field), not a plain dict."""
+    return any(isinstance(getattr(type(value), name, None), property) for name in ("ports", "target_port"))
+
+
 def https_target_port(spec: Any, service_ref: str) -> int | str:
     """``targetPort`` of the Service's port 443 (the Service's spec, typed or a dict), or a clear error."""
-    ports = spec.get("ports") if isinstance(spec, dict) else getattr(spec, "ports", None)
+    ports = getattr(spec, "ports", None) if _typed(spec) else spec.get("ports") if isinstance(spec, dict) else None
+    # Typed ServicePorts are dicts too, but reading one by its wire name ("targetPort") logs a
+    # warning on every run: read them through their properties.
     listed = [
-        p if isinstance(p, dict) else {"port": getattr(p, "port", None), "targetPort": getattr(p, "target_port", None)}
+        {"port": getattr(p, "port", None), "targetPort": getattr(p, "target_port", None)} if _typed(p) else p
         for p in ports or []
+        if _typed(p) or isinstance(p, dict)
     ]
     try:
         return specs.gateway_https_target_port(listed, service_ref)

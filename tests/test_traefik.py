@@ -540,3 +540,12 @@ def test_normalize_is_traefiks(name: str, expected: str) -> None:
 def test_gateway_secret_name_is_not_touched(traefik: mock_program.Rendering) -> None:
     """The Gateway's own certificate (nlb-dns) is Istio's business, as with every flavour."""
     assert traefik.one(GATEWAY).manifest()["spec"]["servers"][0]["tls"]["credentialName"] == GATEWAY_SECRET
+
+
+def test_reading_the_gateway_service_logs_nothing(render: Render) -> None:
+    """Reading a typed ServicePort by its wire name logged "Key 'targetPort' not found" every run."""
+    for ports in (None, [{"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP"}]):
+        cluster = standin() if ports is None else standin(gateway_ports=ports)
+        r = render({"albFlavor": "traefik"}, cluster)
+        assert r.error is None, r.error
+        assert r.logs == [], r.logs
