@@ -74,7 +74,10 @@ def test_the_gateway_refuses_traefik_without_the_client_certificate(rendering: m
     manifests = _variant(rendering, lambda spec: spec.pop("certificatesSecrets"))
     with dataplane.LoopbackDataPlane.from_manifests(manifests, MATERIAL) as dp:
         answer = get(dp, ALB_HOST, "/status/418")
-        assert answer.status == 502, answer
+        # TLS 1.3: Envoy's certificate_required alert reaches Traefik either while it completes the
+        # handshake (Traefik answers 500) or once it reads the response (502), as the two race;
+        # Envoy's own counter says why, whichever status Traefik chose.
+        assert answer.status in (500, 502), answer
         assert dp.envoy_ssl_stats()["fail_verify_no_cert"] >= 1
 
 
