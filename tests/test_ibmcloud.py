@@ -7,6 +7,7 @@ log (what was asked of IBM Cloud, how often).  Poll intervals and timeouts are t
 
 from __future__ import annotations
 
+import argparse
 import ast
 import glob
 import json
@@ -28,6 +29,7 @@ import pytest
 from components import ibmcloud
 from components.ibmcloud import calls
 from tests.support.cluster import ROOT
+from tests.support.documented import is_documented
 from tools import render
 
 pytestmark = pytest.mark.cli
@@ -243,7 +245,7 @@ def test_backoff_schedule_doubles_and_caps() -> None:
 @pytest.mark.parametrize("action", ibmcloud.ACTIONS)
 def test_command_line_round_trips_through_the_parser(action: str, kind: str, addresses: list[str]) -> None:
     line = ibmcloud.command_line(
-        action, cluster="my cluster's; $(rm -rf /)", cluster_type=kind, addresses=addresses,
+        action, cluster="My_Cluster.eu-de-1", cluster_type=kind, addresses=addresses,
         secret_namespace=NS, timeout_seconds=1800,
     )
     argv = shlex.split(line)
@@ -251,8 +253,19 @@ def test_command_line_round_trips_through_the_parser(action: str, kind: str, add
     assert not any(os.path.isabs(word) for word in argv)
     args = ibmcloud.build_parser().parse_args(argv[3:])
     assert (args.action, args.cluster, args.cluster_type, args.addresses, args.secret_namespace, args.timeout) == (
-        action, "my cluster's; $(rm -rf /)", kind, addresses, NS, 1800.0,
+        action, "My_Cluster.eu-de-1", kind, addresses, NS, 1800.0,
     )
+
+
+def test_command_line_refuses_what_the_parser_would_refuse() -> None:
+    """A line pulumi-command stores must run at delete time: a value the parser refuses never gets stored."""
+    for cluster in ["my cluster's; $(rm -rf /)", "", " ", "-c", "a\nb"]:
+        with pytest.raises(ValueError, match="^cluster "):
+            ibmcloud.command_line("delete", cluster=cluster, cluster_type="classic", addresses=["1.2.3.4"],
+                                  secret_namespace=NS, timeout_seconds=10)
+        with pytest.raises(SystemExit):
+            ibmcloud.build_parser().parse_args(["delete", "--cluster", cluster, "--type", "classic",
+                                                "--address", "1.2.3.4"])
 
 
 def test_command_line_exact_text() -> None:
@@ -275,6 +288,11 @@ def test_command_line_exact_text() -> None:
         ({"addresses": "1.2.3.4"}, "non-empty"),
         ({"cluster_type": "vpc", "addresses": ["a.example", "b.example"]}, "exactly one"),
         ({"timeout_seconds": 0}, "positive"),
+        ({"cluster": ""}, "^cluster must not be empty$"),
+        ({"secret_namespace": ""}, "^secret_namespace must not be empty$"),
+        ({"secret_namespace": "Istio"}, "^secret_namespace is not a Kubernetes namespace name"),
+        ({"addresses": ["gw.example.com"]}, "^address 'gw.example.com' is not an IP address"),
+        ({"cluster_type": "vpc", "addresses": ["1.2.3.4"]}, "^address '1.2.3.4' is not a hostname"),
     ],
 )
 def test_command_line_rejects_bad_input(kwargs: dict[str, Any], message: str) -> None:
@@ -322,6 +340,20 @@ def test_is_gone_only_for_the_thing_itself() -> None:
     assert ibmcloud.is_gone("The secret for NLB subdomain x was not found in cluster c.")
     assert not ibmcloud.is_gone("The specified cluster could not be found. (G0004)")
     assert not ibmcloud.is_gone("This action requires the Editor role (A0008)")
+
+
+def test_listed_ingress_secrets() -> None:
+    rows = [
+        {"cluster": "c", "name": "s", "namespace": NS, "crn": "crn:x", "status": "created"},
+        {"cluster": "c", "name": "s", "namespace": "default", "status": "Deleted"},  # gone, whatever the case
+        {"cluster": "c", "name": "t", "namespace": "default", "status": "deleting"},
+        {"name": "", "namespace": NS},
+        "junk",
+    ]
+    assert ibmcloud.listed_ingress_secrets(rows) == {(NS, "s")}
+    assert ibmcloud.listed_ingress_secrets(None) == set()
+    with pytest.raises(ibmcloud.IbmCloudError, match="expected a list"):
+        ibmcloud.listed_ingress_secrets({"name": "s"})
 
 
 def test_cli_message_drops_noise() -> None:
@@ -382,6 +414,7 @@ def test_call_builders_build_the_cli_syntax() -> None:
         "ks", "ingress", "secret", "update", "--cluster", c, "--name", "s", "--namespace", NS, "--cert-crn", "crn:x"]
     assert calls.ingress_secret_rm(c, "s", NS) == [
         "ks", "ingress", "secret", "rm", "--cluster", c, "--name", "s", "--namespace", NS]
+    assert calls.ingress_secret_ls(c) == ["ks", "ingress", "secret", "ls", "--cluster", c, "--output", "json"]
     assert calls.cluster_get(c) == ["ks", "cluster", "get", "--cluster", c, "--output", "json"]
     with pytest.raises(ValueError, match="exactly one"):
         calls.nlb_dns_create(c, "vpc", ["a.example", "b.example"], NS)
@@ -719,7 +752,7 @@ def test_delete_removes_registration_and_secret(fake: FakeCloud, kind: str, with
     ]
     (reg,) = fake.state()["registrations"]
     assert reg["ips"] == [] and reg["lb_host"] == "" and reg["secret_removed"] is True
-    assert ("from the stored result" in run.stderr) is with_stdout
+    assert (f"(found by `nlb-dns ls`; the stored result names {host})" in run.stderr) is with_stdout
 
 
 @pytest.mark.parametrize("kind", ["classic", "vpc"])
@@ -738,10 +771,12 @@ def test_delete_twice_is_fine(fake: FakeCloud, kind: str) -> None:
 
 
 def test_delete_of_an_unlisted_stored_subdomain_succeeds(fake: FakeCloud) -> None:
+    """The fresh look decides: a stored subdomain `ls` does not list has nothing left to remove."""
     run = fake.run(*nlb_args("delete", "classic"), env=fake.env(PULUMI_COMMAND_STDOUT=result_line("mycluster")))
     assert run.rc == 0, run.stderr
-    assert [c[2:4] for c in fake.calls("ks", "nlb-dns")] == [["ls", "--cluster"], ["secret", "rm"]]
-    assert "already gone" in run.stderr
+    assert [c[2] for c in fake.calls("ks", "nlb-dns")] == ["ls"]
+    assert f"the stored subdomain {subdomain('mycluster')} is not listed by `nlb-dns ls`" in run.stderr
+    assert "nothing is registered for 169.61.10.5: nothing to delete" in run.stderr
 
 
 def test_delete_keeps_the_secret_of_a_subdomain_still_serving_others(fake: FakeCloud) -> None:
@@ -763,10 +798,191 @@ def test_delete_fails_on_a_real_rm_error_with_the_cli_message(fake: FakeCloud, k
     fake.set(faults=[{"match": "nlb-dns rm", "kind": "fail", "times": -1, "message": message}])
     run = fake.run(*nlb_args("delete", kind), env=fake.env(PULUMI_COMMAND_STDOUT=created.stdout))
     assert run.rc == 1
+    cluster, address = CASES[kind]
     assert run.error().startswith("error: `ibmcloud ks nlb-dns rm ")
-    assert run.error().endswith("failed: " + message)
+    assert run.error().endswith(f"failed: {message}; a fresh `nlb-dns ls` still shows {address} on {subdomain(cluster)}")
     assert len(fake.calls("ks", "nlb-dns", "rm")) == 1  # a real error is not retried
+    assert [c[2] for c in fake.calls("ks", "nlb-dns")][-2:] == ["rm", "ls"]  # ... but looked at again
     assert fake.calls("ks", "nlb-dns", "secret") == []
+    assert is_documented(run.error().removeprefix("error: "))
+
+
+def _move_by_hand(fake: FakeCloud, kind: str, counter: int, others: list[str] | None = None) -> str:
+    """Someone moved our address from the first registration to another subdomain (made for the purpose)."""
+    state = fake.state()
+    state["registrations"][0].update(ips=[], lb_host="")
+    fake.write(state)
+    _, address = CASES[kind]
+    return fake.register(kind, counter=counter, ips=[address, *(others or [])])
+
+
+@pytest.mark.parametrize("kind", ["classic", "vpc"])
+def test_delete_removes_an_address_moved_to_another_subdomain(fake: FakeCloud, kind: str) -> None:
+    """The stored subdomain is a hint: the registration `ls` finds is the one removed, with its secret;
+    the stored one, now empty, loses its secret too.
+    """
+    cluster, address = CASES[kind]
+    created = fake.run(*nlb_args("create", kind))
+    assert created.rc == 0, created.stderr
+    stored, moved = subdomain(cluster), _move_by_hand(fake, kind, counter=5)
+    before = len(fake.state()["calls"])
+    run = fake.run(*nlb_args("delete", kind), env=fake.env(PULUMI_COMMAND_STDOUT=created.stdout))
+    assert run.rc == 0, run.stderr
+    rm = (calls.nlb_dns_rm_classic(cluster, address, moved) if kind == "classic"
+          else calls.nlb_dns_rm_vpc(cluster, moved))
+    assert [c["argv"] for c in fake.state()["calls"][before:]] == [
+        calls.nlb_dns_ls(cluster), rm, calls.nlb_dns_secret_rm(cluster, moved), calls.nlb_dns_secret_rm(cluster, stored),
+    ]
+    for reg in fake.state()["registrations"]:
+        assert (reg["ips"], reg["lb_host"], reg["secret_removed"]) == ([], "", True), reg
+    assert f"{address} registered to {moved}, not to the stored subdomain (moved by hand?)" in run.stderr
+    assert f"the stored subdomain {stored} no longer holds {address}" in run.stderr
+
+
+def test_delete_keeps_the_secret_where_a_moved_address_has_company(fake: FakeCloud) -> None:
+    created = fake.run(*nlb_args("create", "classic"))
+    moved = _move_by_hand(fake, "classic", counter=5, others=["169.61.99.9"])
+    run = fake.run(*nlb_args("delete", "classic"), env=fake.env(PULUMI_COMMAND_STDOUT=created.stdout))
+    assert run.rc == 0, run.stderr
+    assert fake.calls("ks", "nlb-dns", "rm") == [calls.nlb_dns_rm_classic("mycluster", "169.61.10.5", moved)]
+    assert fake.calls("ks", "nlb-dns", "secret") == [calls.nlb_dns_secret_rm("mycluster", subdomain("mycluster"))]
+    first, second = fake.state()["registrations"]
+    assert (second["ips"], second["secret_removed"]) == (["169.61.99.9"], False)
+    assert first["secret_removed"] is True
+    assert f"{moved} still serves 169.61.99.9 (not ours): keeping its certificate secret" in run.stderr
+
+
+def test_delete_leaves_a_stored_subdomain_that_serves_others_alone(fake: FakeCloud) -> None:
+    """A stored result naming someone else's subdomain (state restored from elsewhere) removes nothing there."""
+    theirs = fake.register("classic", counter=3, ips=["169.61.99.9"])
+    ours = fake.register("classic", counter=4)
+    stored = json.dumps({"hostname": theirs, "secretName": "x", "secretNamespace": NS})
+    run = fake.run(*nlb_args("delete", "classic"), env=fake.env(PULUMI_COMMAND_STDOUT=stored))
+    assert run.rc == 0, run.stderr
+    assert fake.calls("ks", "nlb-dns", "rm") == [calls.nlb_dns_rm_classic("mycluster", "169.61.10.5", ours)]
+    assert fake.calls("ks", "nlb-dns", "secret") == [calls.nlb_dns_secret_rm("mycluster", ours)]
+    assert fake.state()["registrations"][0]["secret_removed"] is False
+
+
+#: How a removal that took effect (or was done by someone else meanwhile) may fail: none of these
+#: is IBM's usual "not found" wording, so only a fresh look can tell.
+GONE_WORDINGS: dict[str, dict[str, Any]] = {
+    "reworded": {"message": "The requested NLB resource is unavailable. (E0129)"},
+    "no-nlb-host-found": {"message": "No NLB host found for this cluster."},
+    "exit-code-only": {"silent": True, "rc": 1},
+    "odd-exit-code": {"silent": True, "rc": 17},
+}
+REMOVALS = {
+    "classic-rm": ("classic", "nlb-dns rm classic"),
+    "vpc-rm": ("vpc", "nlb-dns rm vpc-gen2"),
+    "classic-secret-rm": ("classic", "nlb-dns secret rm"),
+    "vpc-secret-rm": ("vpc", "nlb-dns secret rm"),
+}
+
+
+@pytest.mark.parametrize("wording", list(GONE_WORDINGS))
+@pytest.mark.parametrize("removal", list(REMOVALS))
+def test_a_failed_removal_of_what_is_gone_is_success(fake: FakeCloud, removal: str, wording: str) -> None:
+    kind, match = REMOVALS[removal]
+    created = fake.run(*nlb_args("create", kind))
+    fake.set(faults=[{"match": match, "kind": "fail", "after": True, "times": 1, **GONE_WORDINGS[wording]}])
+    before = len(fake.state()["calls"])
+    run = fake.run(*nlb_args("delete", kind), env=fake.env(PULUMI_COMMAND_STDOUT=created.stdout))
+    assert run.rc == 0, run.stderr
+    cluster, address = CASES[kind]
+    host = subdomain(cluster)
+    ls, secret = calls.nlb_dns_ls(cluster), calls.nlb_dns_secret_rm(cluster, host)
+    rm = calls.nlb_dns_rm_classic(cluster, address, host) if kind == "classic" else calls.nlb_dns_rm_vpc(cluster, host)
+    # The fresh look comes right after the failed call, which is not repeated.
+    expected = [ls, secret, ls] if "secret" in match else [ls, ls, secret]
+    expected.insert(1, rm)
+    made = fake.state()["calls"][before:]
+    assert [c["argv"] for c in made] == expected
+    assert [c["rc"] for c in made].count(GONE_WORDINGS[wording].get("rc", 1)) == 1
+    (reg,) = fake.state()["registrations"]
+    assert (reg["ips"], reg["lb_host"], reg["secret_removed"]) == ([], "", True)
+    said = GONE_WORDINGS[wording].get("message", "(no output)")
+    assert f"said: {said}; a fresh `nlb-dns ls` agrees)" in run.stderr
+    assert f"already gone: {'the certificate secret of ' if 'secret' in match else address + ' on '}{host}" in run.stderr
+
+
+@pytest.mark.parametrize("kind", ["classic", "vpc"])
+def test_a_removal_that_says_not_found_but_is_still_listed_fails(fake: FakeCloud, kind: str) -> None:
+    """The CLI's words are not trusted either way: "not found" with the secret still listed is a failure."""
+    cluster, _ = CASES[kind]
+    created = fake.run(*nlb_args("create", kind))
+    message = f"The secret for NLB subdomain {subdomain(cluster)} was not found in cluster {cluster}."
+    fake.set(faults=[{"match": "nlb-dns secret rm", "times": -1, "message": message}])
+    run = fake.run(*nlb_args("delete", kind), env=fake.env(PULUMI_COMMAND_STDOUT=created.stdout))
+    assert run.rc == 1
+    assert run.error() == (
+        f"error: `ibmcloud ks nlb-dns secret rm --cluster {cluster} --nlb-subdomain {subdomain(cluster)}` failed: "
+        f"{message}; a fresh `nlb-dns ls` still shows the certificate secret of {subdomain(cluster)}"
+    )
+    assert fake.state()["registrations"][0]["secret_removed"] is False
+    assert is_documented(run.error().removeprefix("error: "))
+
+
+def test_a_silent_failed_removal_still_listed_fails_naming_it(fake: FakeCloud) -> None:
+    created = fake.run(*nlb_args("create", "classic"))
+    fake.set(faults=[{"match": "nlb-dns rm", "times": -1, "silent": True, "rc": 2}])
+    run = fake.run(*nlb_args("delete", "classic"), env=fake.env(PULUMI_COMMAND_STDOUT=created.stdout))
+    assert run.rc == 1
+    assert run.error().endswith(
+        f"failed: (no output); a fresh `nlb-dns ls` still shows 169.61.10.5 on {subdomain('mycluster')}"
+    )
+    assert fake.calls("ks", "nlb-dns", "secret") == []
+
+
+def test_transient_failures_of_a_removal_that_took_effect_are_success(fake: FakeCloud) -> None:
+    """Every try answered 503, but the first had done it: the fresh look after the last one sees it gone."""
+    created = fake.run(*nlb_args("create", "classic"))
+    fake.set(faults=[
+        {"match": "nlb-dns rm", "times": 1, "after": True, "message": "503 Service Unavailable"},
+        {"match": "nlb-dns rm", "times": -1, "message": "503 Service Unavailable"},
+    ])
+    run = fake.run(*nlb_args("delete", "classic"), env=fake.env(PULUMI_COMMAND_STDOUT=created.stdout))
+    assert run.rc == 0, run.stderr
+    assert [c[2] for c in fake.calls("ks", "nlb-dns")][3:] == ["ls", "rm", "rm", "rm", "ls", "secret"]  # after create's
+    assert "already gone: 169.61.10.5 on" in run.stderr
+
+
+def test_a_failed_fresh_look_reports_the_removal_error(fake: FakeCloud) -> None:
+    created = fake.run(*nlb_args("create", "classic"))
+    message = "This action requires the Editor role for the cluster in IBM Cloud Kubernetes Service. (A0008)"
+    fake.set(faults=[
+        {"match": "nlb-dns rm", "times": -1, "message": message},
+        {"match": "nlb-dns ls", "times": -1, "skip": 1, "message": "503 Service Unavailable"},
+    ])
+    run = fake.run(*nlb_args("delete", "classic"), env=fake.env(PULUMI_COMMAND_STDOUT=created.stdout))
+    assert run.rc == 1
+    assert run.error().endswith(f"failed: {message}")
+    assert "could not take a fresh look after the failed removal (" in run.stderr
+    assert [c[2] for c in fake.calls("ks", "nlb-dns")][-5:] == ["ls", "rm", "ls", "ls", "ls"]
+
+
+GARBLED_STDOUT = {
+    "not-json": "garbage",
+    "deeply-nested": "[" * 100_000,
+    "wrong-types": '{"hostname": 5, "secretName": [], "secretNamespace": null}',
+    "not-a-hostname": '{"hostname": "x; rm -rf /", "secretName": "s", "secretNamespace": "istio-system"}',
+    "undecodable": "\udcff\udcfe{",
+    "truncated": result_line("mycluster")[:40],
+    "a-list": "[1, 2, 3]",
+}
+
+
+@pytest.mark.parametrize("case", list(GARBLED_STDOUT))
+def test_delete_with_an_unreadable_stored_result_lets_the_fresh_look_decide(fake: FakeCloud, case: str) -> None:
+    created = fake.run(*nlb_args("create", "classic"))
+    assert created.rc == 0, created.stderr
+    run = fake.run(*nlb_args("delete", "classic"), env=fake.env(PULUMI_COMMAND_STDOUT=GARBLED_STDOUT[case]))
+    assert run.rc == 0, run.stderr
+    assert "ignoring PULUMI_COMMAND_STDOUT (" in run.stderr
+    assert "rm -rf" not in run.stderr  # not echoed
+    (reg,) = fake.state()["registrations"]
+    assert (reg["ips"], reg["secret_removed"]) == ([], True)
+    assert f"removing 169.61.10.5 from {subdomain('mycluster')} (found by `nlb-dns ls`)" in run.stderr
 
 
 # ---------------------------------------------------------------------------------------------
@@ -968,21 +1184,170 @@ def test_ibmcloud_bin_override(fake: FakeCloud) -> None:
     assert "IBMCLOUD_BIN=" in bad.error()
 
 
+# ---------------------------------------------------------------------------------------------
+# Bad arguments: exit 2, one line naming the argument, no call, never a traceback.
+
+
+def _with(args: list[str], flag: str, value: str) -> list[str]:
+    """``args`` with the value of ``flag`` replaced (``flag`` must occur once)."""
+    i = args.index(flag)
+    return [*args[: i + 1], value, *args[i + 2 :]]
+
+
+def _argparse_says(argv: list[str], **kwargs: Any) -> str:
+    """argparse's own words for a bad ``--type`` (their quoting changed in Python 3.12.8)."""
+    parser = argparse.ArgumentParser(exit_on_error=False)
+    parser.add_argument("--type", **kwargs)
+    with pytest.raises(argparse.ArgumentError) as caught:
+        parser.parse_args(argv)
+    return str(caught.value)
+
+
+DELETE = nlb_args("delete", "classic")
+VPC_DELETE = nlb_args("delete", "vpc")
+UNMIRROR = ["unmirror-secret", "--cluster", "mycluster", "--name", "s", "--from-namespace", "default", "--namespace", NS]
+HELP = "(see `python3 -m components.ibmcloud delete --help`)"
+
+#: case -> (argv, the one stderr line without "error: " and the help hint).
+BAD_ARGS: dict[str, tuple[list[str], str]] = {
+    "empty secret namespace": (_with(DELETE, "--secret-namespace", ""), "argument --secret-namespace: must not be empty"),
+    "blank secret namespace": (_with(DELETE, "--secret-namespace", "  "),
+                               "argument --secret-namespace: must not be only whitespace"),
+    "secret namespace not a name": (_with(DELETE, "--secret-namespace", "Istio_System"),
+                                    "argument --secret-namespace: is not a Kubernetes namespace name (lower-case "
+                                    "letters, digits, '-'; at most 63): 'Istio_System'"),
+    "empty cluster": (_with(DELETE, "--cluster", ""), "argument --cluster: must not be empty"),
+    "blank cluster": (_with(DELETE, "--cluster", " \t"), "argument --cluster: must not be only whitespace"),
+    "flag-like cluster": (["delete", "--cluster=-x", *DELETE[3:]],
+                          "argument --cluster: must not start with '-' (it would read as a flag): '-x'"),
+    "cluster with a line break": (_with(DELETE, "--cluster", "my\ncluster"),
+                                  "argument --cluster: holds a control character (a line break or tab pasted with "
+                                  "it?): 'my\\ncluster'"),
+    "cluster with spaces": (_with(DELETE, "--cluster", "my cluster"),
+                            "argument --cluster: is not an IKS cluster name or ID (letters, digits, '.', '_', '-'; "
+                            "at most 100): 'my cluster'"),
+    "cluster twice": ([*DELETE, "--cluster", "other"], "argument --cluster: given more than once"),
+    "namespace twice": ([*DELETE, "--secret-namespace", "default"], "argument --secret-namespace: given more than once"),
+    "classic address not an IP": (_with(DELETE, "--address", "gw.example.com"),
+                                  "argument --address: 'gw.example.com' is not an IP address (classic clusters "
+                                  "register NLB IPs)"),
+    "vpc address not a hostname": (_with(VPC_DELETE, "--address", "10.0.0.1/24"),
+                                   "argument --address: '10.0.0.1/24' is not a hostname (VPC load balancers have a "
+                                   "hostname)"),
+    "empty address": (_with(DELETE, "--address", ""), "argument --address: must not be empty"),
+    "address with blanks": (_with(DELETE, "--address", " 169.61.10.5"),
+                            "argument --address: holds blanks or control characters: ' 169.61.10.5'"),
+    "two vpc addresses": ([*VPC_DELETE, "--address", "other-us-south.lb.appdomain.cloud"],
+                          "argument --address: --type vpc takes exactly one: the VPC load balancer hostname"),
+    "negative timeout": (_with(DELETE, "--timeout", "-5"), "argument --timeout: must be a positive number of seconds: '-5'"),
+    "zero timeout": (_with(DELETE, "--timeout", "0"), "argument --timeout: must be a positive number of seconds: '0'"),
+    "infinite timeout": (_with(DELETE, "--timeout", "inf"), "argument --timeout: must be a finite number of seconds: 'inf'"),
+    "nan timeout": (_with(DELETE, "--timeout", "nan"), "argument --timeout: must be a finite number of seconds: 'nan'"),
+    "timeout not a number": (_with(DELETE, "--timeout", "30m"), "argument --timeout: not a number: '30m'"),
+    "zero call timeout": (_with(DELETE, "--call-timeout", "0"),
+                          "argument --call-timeout: must be a positive number of seconds: '0'"),
+    "negative call timeout": (_with(DELETE, "--call-timeout", "-1"),
+                              "argument --call-timeout: must be a positive number of seconds: '-1'"),
+    "huge call timeout": (_with(DELETE, "--call-timeout", "1e12"),
+                          "argument --call-timeout: must be at most 86400 seconds: '1e12'"),
+    "spinning poll": (_with(DELETE, "--poll-initial", "1e-300"),
+                      "argument --poll-initial: must be at least 0.01 seconds: '1e-300'"),
+    "zero poll": (_with(DELETE, "--poll-initial", "0"), "argument --poll-initial: must be a positive number of seconds: '0'"),
+    "poll max below initial": (_with(_with(DELETE, "--poll-initial", "2"), "--poll-max", "1"),
+                               "argument --poll-max: must be at least --poll-initial"),
+    "zero attempts": (_with(DELETE, "--attempts", "0"), "argument --attempts: must be from 1 to 100: '0'"),
+    "many attempts": (_with(DELETE, "--attempts", "1000"), "argument --attempts: must be from 1 to 100: '1000'"),
+    "fractional attempts": (_with(DELETE, "--attempts", "1.5"), "argument --attempts: not a whole number: '1.5'"),
+    "unknown type": (_with(DELETE, "--type", "iks"), _argparse_says(["--type", "iks"], choices=("classic", "vpc"))),
+    "missing address": ([w for w in DELETE if w not in ("--address", CASES["classic"][1])],
+                        "the following arguments are required: --address"),
+    "abbreviated flag": (["delete", "--clus", "mycluster", *DELETE[3:]], "the following arguments are required: --cluster"),
+    "unknown argument": ([*DELETE, "--force"], "unrecognized arguments: --force"),
+}
+BAD_MIRROR_ARGS: dict[str, tuple[list[str], str]] = {
+    "empty secret name": (_with(UNMIRROR, "--name", ""), "argument --name: must not be empty"),
+    "secret name not a name": (_with(UNMIRROR, "--name", "My.Secret"),
+                               "argument --name: is not a Kubernetes secret name (lower-case letters, digits, '-', "
+                               "'.'; at most 253): 'My.Secret'"),
+    "empty namespace": (_with(UNMIRROR, "--namespace", ""), "argument --namespace: must not be empty"),
+    "empty source namespace": (_with(UNMIRROR, "--from-namespace", ""), "argument --from-namespace: must not be empty"),
+    "same namespaces": (_with(UNMIRROR, "--namespace", "default"),
+                        "argument --namespace: must differ from --from-namespace (the secret is already there)"),
+}
+
+
+def _one_line(stderr: str) -> str:
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("case", list(BAD_ARGS))
+def test_bad_arguments_are_one_line_and_exit_2(case: str, capsys: pytest.CaptureFixture[str]) -> None:
+    argv, message = BAD_ARGS[case]
+    with pytest.raises(SystemExit) as exited:
+        ibmcloud.main(argv)
+    assert exited.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert _one_line(err) == f"error: {message} {HELP}"
+
+
+@pytest.mark.parametrize("case", list(BAD_MIRROR_ARGS))
+def test_bad_mirror_arguments_are_one_line_and_exit_2(case: str, capsys: pytest.CaptureFixture[str]) -> None:
+    argv, message = BAD_MIRROR_ARGS[case]
+    with pytest.raises(SystemExit) as exited:
+        ibmcloud.main(argv)
+    assert exited.value.code == 2
+    assert _one_line(capsys.readouterr().err) == (
+        f"error: {message} (see `python3 -m components.ibmcloud unmirror-secret --help`)"
+    )
+
+
 @pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (nlb_args("create", "classic", addresses=["gw.example.com"]), "is not an IP address"),
-        (nlb_args("create", "vpc", addresses=["a.example.com", "b.example.com"]), "exactly one --address"),
-        (["create", "--cluster", "c", "--type", "classic", "--address", "1.2.3.4"], "--secret-namespace"),
-        (nlb_args("create", "classic", "--poll-initial", "0"), "must be positive"),
-        (nlb_args("create", "classic", "--poll-initial", "2", "--poll-max", "1"), "--poll-max must be at least"),
-    ],
+    "argv",
+    [[], ["destroy"], ["delete"], ["--cluster", "c"], ["delete", "--timeout"], ["\udcff"],
+     _with(DELETE, "--cluster", "\udcff\x00"), _with(DELETE, "--timeout", "9" * 5000), _with(DELETE, "--address", "::1%\n")],
+    ids=["nothing", "unknown-action", "no-flags", "flag-first", "flag-without-value", "undecodable-action",
+         "undecodable-cluster", "enormous-number", "scoped-ipv6-line-break"],
 )
-def test_usage_errors(fake: FakeCloud, args: list[str], message: str) -> None:
-    run = fake.run(*args)
-    assert run.rc == 2
-    assert message in run.stderr
+def test_garbled_command_lines_exit_2_with_one_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        ibmcloud.main(argv)
+    assert exited.value.code == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith("error: ") and line.endswith(" --help`)"), line
+
+
+def test_bad_arguments_through_a_real_process(fake: FakeCloud) -> None:
+    """As pulumi-command sees it: exit 2, one stderr line, nothing asked of IBM Cloud (not even a lookup)."""
+    for argv, message in [BAD_ARGS["empty secret namespace"], BAD_ARGS["negative timeout"],
+                          BAD_ARGS["zero call timeout"], BAD_MIRROR_ARGS["empty namespace"]]:
+        run = fake.run(*argv, env=fake.env(PATH=str(fake.bin)))  # no ibmcloud on PATH: never got that far
+        assert run.rc == 2, run.stderr
+        assert run.stdout == ""
+        assert _one_line(run.stderr).startswith(f"error: {message} (see `python3 -m components.ibmcloud ")
     assert not fake.state().get("calls")
+
+
+@pytest.mark.skipif(PYTHON39 is None, reason="no Python 3.9 on this machine")
+def test_bad_arguments_on_python39(fake: FakeCloud) -> None:
+    """The same one line on the oldest Python the module supports (its argparse is older)."""
+    python = PYTHON39
+    assert python is not None
+    for case, (argv, message) in BAD_ARGS.items():
+        if case == "unknown type":  # argparse's own quoting differs between versions
+            continue
+        run = fake.run(*argv, python=python, flags=("-S",))
+        assert (run.rc, run.stdout) == (2, ""), (case, run.stderr)
+        assert _one_line(run.stderr) == f"error: {message} {HELP}", case
+    assert not fake.state().get("calls")
+
+
+def test_bad_arguments_are_documented() -> None:
+    missing = [case for case, (_, message) in {**BAD_ARGS, **BAD_MIRROR_ARGS}.items()
+               if not is_documented(f"{message} {HELP}")]
+    assert not missing, missing
 
 
 # ---------------------------------------------------------------------------------------------
@@ -995,14 +1360,18 @@ MIRROR = ["--cluster", "mycluster", "--name", ALB_SECRET, "--from-namespace", "d
 
 def test_mirror_command_line_round_trips() -> None:
     for action in ibmcloud.MIRROR_ACTIONS:
-        line = ibmcloud.mirror_command_line(action, cluster="my cluster", name="s", source_namespace="default",
+        line = ibmcloud.mirror_command_line(action, cluster="My_Cluster.1", name="s.tls", source_namespace="default",
                                             namespace=NS)
         argv = shlex.split(line)
         assert argv[:4] == ["python3", "-m", "components.ibmcloud", action]
         args = ibmcloud.build_parser().parse_args(argv[3:])
         assert (args.action, args.cluster, args.name, args.from_namespace, args.namespace) == (
-            action, "my cluster", "s", "default", NS,
+            action, "My_Cluster.1", "s.tls", "default", NS,
         )
+    for bad in [{"cluster": "my cluster"}, {"name": ""}, {"name": "S"}, {"namespace": "-n"}, {"source_namespace": " "}]:
+        kwargs = {"cluster": "c", "name": "s", "source_namespace": "default", "namespace": NS, **bad}
+        with pytest.raises(ValueError, match=f"^{next(iter(bad))} "):
+            ibmcloud.mirror_command_line("unmirror-secret", **kwargs)
     with pytest.raises(ValueError, match="must differ"):
         ibmcloud.mirror_command_line("mirror-secret", cluster="c", name="s", source_namespace=NS, namespace=NS)
     with pytest.raises(ValueError, match="action must be"):
@@ -1058,6 +1427,46 @@ def test_unmirror_secret_is_idempotent(fake: FakeCloud) -> None:
     assert "already gone" in again.stderr
 
 
+@pytest.mark.parametrize("wording", list(GONE_WORDINGS))
+def test_unmirror_that_failed_but_is_gone_is_success(fake: FakeCloud, wording: str) -> None:
+    assert fake.run("mirror-secret", *MIRROR).rc == 0
+    fake.set(faults=[{"match": "ingress secret rm", "after": True, "times": 1, **GONE_WORDINGS[wording]}])
+    before = len(fake.state()["calls"])
+    run = fake.run("unmirror-secret", *MIRROR)
+    assert run.rc == 0, run.stderr
+    assert [c["argv"] for c in fake.state()["calls"][before:]] == [
+        calls.ingress_secret_rm("mycluster", ALB_SECRET, NS), calls.ingress_secret_ls("mycluster"),
+    ]
+    assert [x for x in fake.state()["ingress_secrets"] if x["namespace"] == NS] == []
+    said = GONE_WORDINGS[wording].get("message", "(no output)")
+    assert f"already gone: {NS}/{ALB_SECRET} (`ibmcloud ks ingress secret rm" in run.stderr
+    assert f"said: {said}; a fresh `ingress secret ls` agrees)" in run.stderr
+
+
+def test_unmirror_that_says_not_found_but_is_still_listed_fails(fake: FakeCloud) -> None:
+    assert fake.run("mirror-secret", *MIRROR).rc == 0
+    message = f"The specified Ingress secret {NS}/{ALB_SECRET} could not be found."
+    fake.set(faults=[{"match": "ingress secret rm", "times": -1, "message": message}])
+    run = fake.run("unmirror-secret", *MIRROR)
+    assert run.rc == 1
+    assert run.error() == (
+        f"error: `ibmcloud ks ingress secret rm --cluster mycluster --name {ALB_SECRET} --namespace {NS}` failed: "
+        f"{message}; a fresh `ingress secret ls` still lists {NS}/{ALB_SECRET}"
+    )
+    assert [x["namespace"] for x in fake.state()["ingress_secrets"] if x["cluster"] == "mycluster"] == ["default", NS]
+    assert is_documented(run.error().removeprefix("error: "))
+
+
+def test_unmirror_keeps_the_original_when_only_another_namespace_lists_the_name(fake: FakeCloud) -> None:
+    """The fresh look matches namespace and name: the original in `default` does not count as the copy."""
+    fake.set(faults=[{"match": "ingress secret rm", "times": -1, "silent": True}])
+    run = fake.run("unmirror-secret", *MIRROR)
+    assert run.rc == 0, run.stderr
+    assert [x["namespace"] for x in fake.state()["ingress_secrets"] if x["cluster"] == "mycluster"] == ["default"]
+    assert fake.calls("ks", "ingress", "secret", "ls") == [calls.ingress_secret_ls("mycluster")]
+    assert "a fresh `ingress secret ls` agrees" in run.stderr
+
+
 @pytest.mark.parametrize(
     ("secrets", "message"),
     [
@@ -1080,6 +1489,82 @@ def test_mirror_through_the_shell_line(fake: FakeCloud) -> None:
                           timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     assert ibmcloud.parse_mirror_result(proc.stdout) == ALB_SECRET
+
+
+# ---------------------------------------------------------------------------------------------
+# Command lines earlier versions stored in Pulumi state still run (tests/data/ibmcloud_stored_lines.json).
+
+STORED_LINES: list[dict[str, Any]] = json.loads((ROOT / "tests" / "data" / "ibmcloud_stored_lines.json").read_text())["lines"]
+
+
+def _replay(fake: FakeCloud, line: str, **env: str) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(["/bin/sh", "-c", line], cwd=ROOT, env=fake.env(**env), capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+def _prepare(fake: FakeCloud, entry: dict[str, Any]) -> None:
+    """The cluster as it was when the line was stored: the registration (or the copy) it removes."""
+    inputs = entry["inputs"]
+    state = fake.state()
+    kind = inputs.get("cluster_type", "classic")
+    state["clusters"].setdefault(inputs["cluster"], {"type": kind, "id": "c9"})
+    if entry["action"] == "delete":
+        host = json.loads(entry["create_stdout"])["hostname"]
+        state["registrations"] = [{
+            "subdomain": host, "cluster": inputs["cluster"], "type": kind,
+            "ips": inputs["addresses"] if kind == "classic" else [], "lb_host": inputs["addresses"][0] if kind == "vpc" else "",
+            "secret_name": host.split(".")[0], "secret_namespace": inputs["secret_namespace"], "secret_removed": False,
+            "created_at": time.time() - 100, "status_sequence": [[0, "created"]],
+        }]
+    else:
+        crn = f"crn:v1:bluemix:public:secrets-manager:us-south:a/acct:inst:secret:{inputs['name']}"
+        state["ingress_secrets"] = [
+            {"cluster": inputs["cluster"], "name": inputs["name"], "namespace": ns, "crn": crn, "status": "created"}
+            for ns in (inputs["source_namespace"], inputs["namespace"])
+        ]
+    fake.write(state)
+
+
+def test_the_stored_lines_fixture_covers_every_version() -> None:
+    makers = {by.split(" ")[0] for entry in STORED_LINES for by in entry["made_by"]}
+    assert makers == {"49008da:components/ibmcloud.py", "4b3d2bb:components/ibmcloud/cmdline.py"}
+    assert {entry["action"] for entry in STORED_LINES} == {"delete", "unmirror-secret"}
+    assert {entry["inputs"].get("cluster_type") for entry in STORED_LINES} >= {"classic", "vpc"}
+
+
+@pytest.mark.parametrize("entry", STORED_LINES, ids=[e["case"] for e in STORED_LINES])
+def test_a_stored_line_of_an_earlier_version_still_runs(fake: FakeCloud, entry: dict[str, Any]) -> None:
+    """Replayed as pulumi-command does (``sh -c``, the create's stdout in PULUMI_COMMAND_STDOUT), and again."""
+    _prepare(fake, entry)
+    inputs = entry["inputs"]
+    env = {"PULUMI_COMMAND_STDOUT": entry["create_stdout"]} if entry["action"] == "delete" else {}
+    first = _replay(fake, entry["line"], **env)
+    assert (first.returncode, first.stdout) == (0, ""), first.stderr
+    if entry["action"] == "delete":
+        (reg,) = fake.state()["registrations"]
+        assert (reg["ips"], reg["lb_host"], reg["secret_removed"]) == ([], "", True)
+        ips = inputs["addresses"] if inputs["cluster_type"] == "classic" else []
+        assert len(fake.calls("ks", "nlb-dns", "rm")) == max(1, len(ips))
+    else:
+        assert [x["namespace"] for x in fake.state()["ingress_secrets"]] == [inputs["source_namespace"]]
+    again = _replay(fake, entry["line"], **env)
+    assert (again.returncode, again.stdout) == (0, ""), again.stderr
+    assert "already" in again.stderr or "nothing to delete" in again.stderr, again.stderr
+
+
+@pytest.mark.skipif(PYTHON39 is None, reason="no Python 3.9 on this machine")
+def test_the_stored_lines_run_on_python39(fake: FakeCloud) -> None:
+    """``python3`` in a stored line is whatever is on PATH, maybe 3.9."""
+    (fake.bin / "python3").write_text(f'#!/bin/sh\nexec {shlex.quote(str(PYTHON39))} -S "$@"\n')
+    for entry in STORED_LINES:
+        _prepare(fake, entry)
+        env = {"PULUMI_COMMAND_STDOUT": entry["create_stdout"]} if entry["action"] == "delete" else {}
+        proc = _replay(fake, entry["line"], **env)
+        assert proc.returncode == 0, (entry["case"], proc.stderr)
+    assert "3.9" in subprocess.run([str(fake.bin / "python3"), "--version"], capture_output=True, text=True,
+                                   check=False).stdout
 
 
 # ---------------------------------------------------------------------------------------------

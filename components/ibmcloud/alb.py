@@ -11,8 +11,8 @@ import json
 import time
 
 from . import calls
-from .errors import CliCommandError, IbmCloudError
-from .parsing import AlbInfo, is_gone, parse_cluster_ingress, text_of
+from .errors import CliCommandError, ClusterNotFound, IbmCloudError, TransientCliError
+from .parsing import AlbInfo, is_gone, listed_ingress_secrets, parse_cluster_ingress, text_of
 from .runner import Cli, find_executable
 
 
@@ -36,12 +36,17 @@ def discover_alb(cluster: str, *, timeout: float = 60.0) -> AlbInfo:
 def discover(cli: Cli, cluster: str) -> AlbInfo:
     """:func:`discover_alb` with a given runner (the ``discover`` action sets its own retries)."""
     args = calls.cluster_get(cluster)
-    output = cli.run(args)
+    return parse_cluster_ingress(_json(cli, args, cli.run(args)), cluster)
+
+
+def _json(cli: Cli, args: list[str], output: str) -> object:
+    """A call's stdout decoded; anything else (garbage, absurd nesting) is one error naming the call."""
     try:
-        data = json.loads(output)
+        return json.loads(output)
     except json.JSONDecodeError as exc:
         raise IbmCloudError(f"`{cli.display(args)}` did not print JSON ({exc})") from None
-    return parse_cluster_ingress(data, cluster)
+    except RecursionError:
+        raise IbmCloudError(f"`{cli.display(args)}` did not print JSON (nested too deeply)") from None
 
 
 def ingress_secret(cli: Cli, cluster: str, name: str, namespace: str) -> dict[str, object] | None:
@@ -53,10 +58,7 @@ def ingress_secret(cli: Cli, cluster: str, name: str, namespace: str) -> dict[st
         if is_gone(exc.cli_message):
             return None
         raise
-    try:
-        data = json.loads(output)
-    except json.JSONDecodeError as exc:
-        raise IbmCloudError(f"`{cli.display(args)}` did not print JSON ({exc})") from None
+    data = _json(cli, args, output)
     if not isinstance(data, dict):
         raise IbmCloudError(f"`{cli.display(args)}` printed unexpected JSON: not an object")
     return data
@@ -93,12 +95,29 @@ def mirror_secret(cli: Cli, cluster: str, name: str, source_namespace: str, name
 
 
 def unmirror_secret(cli: Cli, cluster: str, name: str, namespace: str) -> None:
-    """Remove the copy; one that is already gone is success."""
+    """Remove the copy.  If the removal fails, a fresh ``ingress secret ls`` decides: a copy that is
+    not listed is gone, which is success whatever words the CLI chose.
+    """
     args = calls.ingress_secret_rm(cluster, name, namespace)
     try:
         cli.run(args)
         cli.log(f"removed the Ingress secret copy {namespace}/{name}")
-    except CliCommandError as exc:
-        if not is_gone(exc.cli_message):
-            raise
-        cli.log(f"already gone: {namespace}/{name} ({exc.cli_message})")
+        return
+    except (CliCommandError, TransientCliError, ClusterNotFound) as exc:
+        failure: IbmCloudError = exc
+    said = getattr(failure, "cli_message", str(failure))
+    look = calls.ingress_secret_ls(cluster)
+    try:
+        present = (namespace, name) in listed_ingress_secrets(_json(cli, look, cli.run(look)))
+    except IbmCloudError as error:
+        cli.log(f"could not take a fresh look after the failed removal ({error})")
+        raise failure from None
+    if not present:
+        cli.log(f"already gone: {namespace}/{name} (`{cli.display(args)}` said: {said}; a fresh "
+                "`ingress secret ls` agrees)")
+        return
+    if isinstance(failure, CliCommandError):
+        raise CliCommandError(
+            f"{failure}; a fresh `ingress secret ls` still lists {namespace}/{name}", failure.cli_message
+        ) from None
+    raise failure from None

@@ -82,6 +82,14 @@ def ingress_secret_rm(cluster: str, name: str, namespace: str) -> list[str]:
     return ["ks", "ingress", "secret", "rm", "--cluster", cluster, "--name", name, "--namespace", namespace]
 
 
+def ingress_secret_ls(cluster: str) -> list[str]:
+    """Every Ingress secret of the cluster as JSON: the fresh look after a failed ``rm``.
+
+    A list, so a missing secret is an absent row, whatever words the CLI would choose for "not found".
+    """
+    return ["ks", "ingress", "secret", "ls", "--cluster", cluster, "--output", "json"]
+
+
 def cluster_get(cluster: str) -> list[str]:
     """The cluster as JSON: where its ALB Ingress subdomain and TLS secret name are."""
     return ["ks", "cluster", "get", "--cluster", cluster, "--output", "json"]

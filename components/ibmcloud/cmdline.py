@@ -11,17 +11,20 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
+import math
 import os
+import re
 import shlex
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
 from .alb import discover, mirror_secret, unmirror_secret
 from .calls import CLUSTER_TYPES
 from .errors import PROG, IbmCloudError
 from .nlb import DEFAULT_TIMEOUT, Nlb, NlbSettings, stored_result
-from .parsing import HOSTNAME
+from .parsing import HOSTNAME, normalise_address
 from .runner import (
     DEFAULT_ATTEMPTS,
     DEFAULT_CALL_TIMEOUT,
@@ -36,6 +39,79 @@ ACTIONS = ("create", "update", "delete")
 #: Copy (and remove the copy of) the ALB's IBM-managed TLS secret into another namespace.
 MIRROR_ACTIONS = ("mirror-secret", "unmirror-secret")
 
+# Stricter than the CLI, which passes an empty or odd value on to IBM (or turns an empty
+# --secret-namespace into "default"): a value that cannot name a real thing is refused here,
+# before any call.  Every line ever stored in Pulumi state passes (tests/data/ibmcloud_stored_lines.json).
+
+#: A cluster name or ID as IKS accepts them: the rule of the program's ``cluster`` setting.
+CLUSTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+#: A Kubernetes namespace name (an RFC 1123 label).
+NAMESPACE_NAME = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?")
+#: A Kubernetes secret name (an RFC 1123 subdomain).
+SECRET_NAME = re.compile(r"[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?")
+_KINDS = {
+    "cluster": (CLUSTER_NAME, "an IKS cluster name or ID (letters, digits, '.', '_', '-'; at most 100)"),
+    "namespace": (NAMESPACE_NAME, "a Kubernetes namespace name (lower-case letters, digits, '-'; at most 63)"),
+    "secret": (SECRET_NAME, "a Kubernetes secret name (lower-case letters, digits, '-', '.'; at most 253)"),
+}
+#: Bounds of --call-timeout, --poll-initial and --poll-max: below 10 ms a poll loop spins against
+#: IBM Cloud; above a day a value only hides a typo (and overflows the timers).  --timeout is
+#: only positive: a stored delete line carries certWaitTimeoutSeconds, whatever it was.
+MIN_INTERVAL = 0.01
+MAX_INTERVAL = 86400.0
+#: Upper bound of --attempts: more would turn one outage into hours of retries.
+MAX_ATTEMPTS = 100
+
+
+def shown(value: str, limit: int = 60) -> str:
+    """A value as messages quote it: ``repr`` (one line, control characters visible), cut short."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "..." + text[0]
+
+
+def name_problem(kind: str, value: str) -> str | None:
+    """Why a cluster (``kind`` "cluster"), namespace or secret name is refused, or ``None``.
+
+    The usual slips (empty, blanks, a flag, a pasted line break) get their own words.
+    """
+    pattern, what = _KINDS[kind]
+    if value == "":
+        return "must not be empty"
+    if not value.strip():
+        return "must not be only whitespace"
+    if value.startswith("-"):
+        return f"must not start with '-' (it would read as a flag): {shown(value)}"
+    if not value.isprintable():
+        return f"holds a control character (a line break or tab pasted with it?): {shown(value)}"
+    if not pattern.fullmatch(value):
+        return f"is not {what}: {shown(value)}"
+    return None
+
+
+def address_problem(cluster_type: str, address: str) -> str | None:
+    """Why an ``--address`` is refused (classic: an IP, VPC: a hostname), or ``None``."""
+    if not address.strip():
+        return "must not be empty"
+    if address != address.strip() or not address.isprintable():
+        return f"holds blanks or control characters: {shown(address)}"
+    if cluster_type == "classic":
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            return f"{shown(address)} is not an IP address (classic clusters register NLB IPs)"
+        return None
+    if len(address) > 253 or not HOSTNAME.fullmatch(address):
+        return f"{shown(address)} is not a hostname (VPC load balancers have a hostname)"
+    return None
+
+
+def _checked(**names: tuple[str, str]) -> None:
+    """``ValueError`` naming the first value (``arg=(kind, value)``) the parser would refuse."""
+    for arg, (kind, value) in names.items():
+        problem = name_problem(kind, value)
+        if problem:
+            raise ValueError(f"{arg} {problem}")
+
 
 def command_line(
     action: str,
@@ -49,7 +125,8 @@ def command_line(
     """The shell command pulumi-command stores and runs (``sh -c``) for one action.
 
     Relative module path and plain ``python3``: the delete command is replayed later, maybe from
-    another checkout and outside any virtualenv.  Every value is shell-quoted.
+    another checkout and outside any virtualenv.  Every value is shell-quoted.  A value the parser
+    would refuse is a ``ValueError`` here, so a stored line always runs.
     """
     if action not in ACTIONS:
         raise ValueError(f"action must be one of {', '.join(ACTIONS)}, not {action!r}")
@@ -59,8 +136,11 @@ def command_line(
         raise ValueError("addresses must be a non-empty sequence of IPs (classic) or one hostname (vpc)")
     if cluster_type == "vpc" and len(addresses) != 1:
         raise ValueError("a vpc registration takes exactly one load balancer hostname")
-    if not cluster or not secret_namespace:
-        raise ValueError("cluster and secret_namespace must not be empty")
+    _checked(cluster=("cluster", cluster), secret_namespace=("namespace", secret_namespace))
+    for address in addresses:
+        problem = address_problem(cluster_type, address)
+        if problem:
+            raise ValueError(f"address {problem}")
     if timeout_seconds <= 0:
         raise ValueError("timeout_seconds must be positive")
     words = [*PROG.split(), action, "--cluster", cluster, "--type", cluster_type]
@@ -73,12 +153,15 @@ def command_line(
 def mirror_command_line(action: str, *, cluster: str, name: str, source_namespace: str, namespace: str) -> str:
     """The shell command for the ALB-secret mirror Command (``mirror-secret``/``unmirror-secret``).
 
-    Same rules as :func:`command_line`: relative module, plain ``python3``, every value quoted.
+    Same rules as :func:`command_line`: relative module, plain ``python3``, every value quoted,
+    and a value the parser would refuse is a ``ValueError``.
     """
     if action not in MIRROR_ACTIONS:
         raise ValueError(f"action must be one of {', '.join(MIRROR_ACTIONS)}, not {action!r}")
-    if not (cluster and name and source_namespace and namespace):
-        raise ValueError("cluster, name, source_namespace and namespace must not be empty")
+    _checked(
+        cluster=("cluster", cluster), name=("secret", name),
+        source_namespace=("namespace", source_namespace), namespace=("namespace", namespace),
+    )
     if source_namespace == namespace:
         raise ValueError("source_namespace and namespace must differ: the secret is already there")
     words = [
@@ -88,49 +171,102 @@ def mirror_command_line(action: str, *, cluster: str, name: str, source_namespac
     return " ".join(shlex.quote(w) for w in words)
 
 
-def _positive(text: str) -> float:
-    """argparse type: a number above zero (a zero interval would spin)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return value
+# --------------------------------------------------------------------------------------------
+# The parser.
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line, ``error: <message> (see `<prog> --help`)``, exit code 2.
+
+    pulumi shows a failed Command's stderr; a usage block would bury the one line that matters.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {' '.join(message.splitlines())} (see `{self.prog} --help`)\n")
+
+
+class _Once(argparse.Action):
+    """Store a value that may be given once: two clusters or namespaces on one line are a mistake."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        if getattr(namespace, self.dest, None) is not None:
+            raise argparse.ArgumentError(self, "given more than once")
+        setattr(namespace, self.dest, values)
+
+
+def _name(kind: str) -> Callable[[str], str]:
+    """argparse type: a cluster, namespace or secret name (see :func:`name_problem`)."""
+
+    def parse(text: str) -> str:
+        problem = name_problem(kind, text)
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
+        return text
+
+    parse.__name__ = kind
+    return parse
+
+
+def _seconds(minimum: float | None = None, maximum: float | None = None) -> Callable[[str], float]:
+    """argparse type: a finite number of seconds above zero, within ``minimum``..``maximum`` when given."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {shown(text)}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number of seconds: {shown(text)}")
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {shown(text)}")
+        if minimum is not None and value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum:g} seconds: {shown(text)}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum:g} seconds: {shown(text)}")
+        return value
+
+    parse.__name__ = "seconds"
+    return parse
 
 
 def _count(text: str) -> int:
-    """argparse type: an integer of at least 1 (at least one try)."""
+    """argparse type: a whole number of tries, at least 1 and at most :data:`MAX_ATTEMPTS`."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+        raise argparse.ArgumentTypeError(f"not a whole number: {shown(text)}") from None
+    if not 1 <= value <= MAX_ATTEMPTS:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_ATTEMPTS}: {shown(text)}")
     return value
 
 
 def _add_call_flags(parser: argparse.ArgumentParser, timeout: float) -> None:
     """The flags every action shares: the cluster, the time budget and the retry policy."""
-    parser.add_argument("--cluster", required=True, help="cluster name or ID")
+    parser.add_argument("--cluster", required=True, type=_name("cluster"), action=_Once, help="cluster name or ID")
     parser.add_argument(
-        "--timeout", type=_positive, default=timeout, help=f"seconds for the whole action (default {timeout:g})"
+        "--timeout", type=_seconds(), default=timeout, help=f"seconds for the whole action (default {timeout:g})"
     )
     parser.add_argument(
         "--poll-initial",
-        type=_positive,
+        type=_seconds(MIN_INTERVAL, MAX_INTERVAL),
         default=DEFAULT_POLL_INITIAL,
         help=f"first poll/retry interval in seconds; doubles each time (default {DEFAULT_POLL_INITIAL:g})",
     )
     parser.add_argument(
         "--poll-max",
-        type=_positive,
+        type=_seconds(MIN_INTERVAL, MAX_INTERVAL),
         default=DEFAULT_POLL_MAX,
         help=f"longest poll/retry interval in seconds (default {DEFAULT_POLL_MAX:g})",
     )
     parser.add_argument(
         "--call-timeout",
-        type=_positive,
+        type=_seconds(MIN_INTERVAL, MAX_INTERVAL),
         default=DEFAULT_CALL_TIMEOUT,
         help=f"seconds before one hung ibmcloud call is killed and retried (default {DEFAULT_CALL_TIMEOUT:g})",
     )
@@ -143,22 +279,29 @@ def _add_call_flags(parser: argparse.ArgumentParser, timeout: float) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line; :func:`command_line` builds lines this parser accepts (tested)."""
-    parser = argparse.ArgumentParser(
+    """The command line; :func:`command_line` builds lines this parser accepts (tested).
+
+    Errors are one line and exit code 2 (:class:`_Parser`); so are the checks :func:`main` adds.
+    """
+    parser = _Parser(
         prog=PROG,
         description="nlb-dns registration of the Istio gateway and ALB discovery on IBM Cloud Kubernetes Service.",
+        allow_abbrev=False,
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
     helps = {
         "create": "register (or adopt) the addresses, wait for the certificate, print the JSON result",
         "update": "re-print the stored result (PULUMI_COMMAND_STDOUT) if still valid, else like create",
-        "delete": "unregister the addresses and remove the certificate secret (idempotent)",
+        "delete": "unregister the addresses wherever `nlb-dns ls` finds them and remove the certificate secret "
+        "(idempotent; the stored result is only a hint)",
     }
     for action in ACTIONS:
-        sub = actions.add_parser(action, help=helps[action], description=helps[action])
+        sub = actions.add_parser(action, help=helps[action], description=helps[action], allow_abbrev=False)
         _add_call_flags(sub, DEFAULT_TIMEOUT)
-        sub.add_argument("--type", dest="cluster_type", choices=CLUSTER_TYPES, required=True, help="cluster type")
+        sub.add_argument(
+            "--type", dest="cluster_type", choices=CLUSTER_TYPES, required=True, action=_Once, help="cluster type"
+        )
         sub.add_argument(
             "--address",
             dest="addresses",
@@ -170,6 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
             "--secret-namespace",
             required=action != "delete",
             default=None,
+            type=_name("namespace"),
+            action=_Once,
             help="namespace for the certificate secret (the gateway's namespace)",
         )
     mirror_helps = {
@@ -177,35 +322,54 @@ def build_parser() -> argparse.ArgumentParser:
         "unmirror-secret": "remove that copy (idempotent)",
     }
     for action in MIRROR_ACTIONS:
-        sub = actions.add_parser(action, help=mirror_helps[action], description=mirror_helps[action])
+        sub = actions.add_parser(
+            action, help=mirror_helps[action], description=mirror_helps[action], allow_abbrev=False
+        )
         _add_call_flags(sub, 300.0)
-        sub.add_argument("--name", required=True, help="the secret's name (the ALB secret)")
-        sub.add_argument("--from-namespace", required=True, help="where the IKS-managed original lives")
-        sub.add_argument("--namespace", required=True, help="where the copy goes")
+        sub.add_argument("--name", required=True, type=_name("secret"), action=_Once,
+                         help="the secret's name (the ALB secret)")
+        sub.add_argument("--from-namespace", required=True, type=_name("namespace"), action=_Once,
+                         help="where the IKS-managed original lives")
+        sub.add_argument("--namespace", required=True, type=_name("namespace"), action=_Once,
+                         help="where the copy goes")
     discover_parser = actions.add_parser(
-        "discover", help="print the ALB Ingress subdomain and secret", description="print {albDomain, albSecret}"
+        "discover", help="print the ALB Ingress subdomain and secret", description="print {albDomain, albSecret}",
+        allow_abbrev=False,
     )
     _add_call_flags(discover_parser, 60.0)
     return parser
 
 
-def _check_addresses(parser: argparse.ArgumentParser, cluster_type: str, addresses: Sequence[str]) -> tuple[str, ...]:
+def _usage_error(action: str, message: str) -> NoReturn:
+    """A check :func:`main` adds after parsing, failing as the action's own parser would (one line, exit 2)."""
+    _Parser(prog=f"{PROG} {action}", add_help=False).error(message)
+
+
+def _check_addresses(action: str, cluster_type: str, addresses: Sequence[str]) -> tuple[str, ...]:
     """The ``--address`` values, de-duplicated; a usage error (exit 2) before any call if they cannot be right."""
-    cleaned = tuple(dict.fromkeys(a.strip() for a in addresses if a.strip()))
-    if not cleaned:
-        parser.error("--address must not be empty")
-    if cluster_type == "classic":
-        for address in cleaned:
-            try:
-                ipaddress.ip_address(address)
-            except ValueError:
-                parser.error(f"--address {address!r} is not an IP address (classic clusters register NLB IPs)")
-    else:
-        if len(cleaned) != 1:
-            parser.error("--type vpc takes exactly one --address: the VPC load balancer hostname")
-        if not HOSTNAME.fullmatch(cleaned[0]):
-            parser.error(f"--address {cleaned[0]!r} is not a hostname (VPC load balancers have a hostname)")
-    return cleaned
+    for address in addresses:
+        problem = address_problem(cluster_type, address)
+        if problem:
+            _usage_error(action, f"argument --address: {problem}")
+    distinct: dict[str, str] = {}
+    for address in addresses:
+        distinct.setdefault(normalise_address(address), address)
+    if cluster_type == "vpc" and len(distinct) != 1:
+        _usage_error(action, "argument --address: --type vpc takes exactly one: the VPC load balancer hostname")
+    return tuple(distinct.values())
+
+
+def _check(args: argparse.Namespace) -> tuple[str, ...]:
+    """The checks argparse cannot make alone (two arguments together, the addresses for the type);
+    each failure is a usage error (exit 2) before any call.  Returns the addresses to use, if any.
+    """
+    if args.poll_max < args.poll_initial:
+        _usage_error(args.action, "argument --poll-max: must be at least --poll-initial")
+    if args.action in MIRROR_ACTIONS and args.from_namespace == args.namespace:
+        _usage_error(args.action, "argument --namespace: must differ from --from-namespace (the secret is already there)")
+    if args.action in ACTIONS:
+        return _check_addresses(args.action, args.cluster_type, args.addresses)
+    return ()
 
 
 class _Terminated(BaseException):
@@ -218,11 +382,12 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: run one action; errors become ``error: <message>`` and exit code 1."""
+    """Entry point: run one action; errors become ``error: <message>`` and exit code 1 (2: the command line)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.poll_max < args.poll_initial:
-        parser.error("--poll-max must be at least --poll-initial")
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # said by the action's parser, so the hint names the action's --help
+        _usage_error(args.action, f"unrecognized arguments: {' '.join(extra)}")
+    addresses = _check(args)
     try:
         signal.signal(signal.SIGTERM, _on_sigterm)
     except ValueError:  # pragma: no cover - not the main thread
@@ -236,8 +401,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             backoff_max=args.poll_max,
         )
         if args.action in MIRROR_ACTIONS:
-            if args.from_namespace == args.namespace:
-                parser.error("--from-namespace and --namespace must differ")
             cli.deadline = cli.clock() + args.timeout
             if args.action == "unmirror-secret":
                 unmirror_secret(cli, args.cluster, args.name, args.namespace)
@@ -252,7 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = NlbSettings(
             cluster=args.cluster,
             cluster_type=args.cluster_type,
-            addresses=_check_addresses(parser, args.cluster_type, args.addresses),
+            addresses=addresses,
             secret_namespace=args.secret_namespace or "",
             timeout=args.timeout,
             poll_initial=args.poll_initial,

@@ -3,6 +3,9 @@
 Idempotent by design, because pulumi-command re-runs these after failures and replays the
 stored delete later: an existing registration of the same addresses is adopted (IBM would
 otherwise hand out a second subdomain), and whatever is already removed counts as removed.
+A delete is judged by a fresh ``nlb-dns ls``, never by the stored result or the CLI's wording:
+the stored subdomain is a hint, the addresses are removed wherever ``ls`` finds them, and a
+removal that fails is success when a second ``ls`` shows the thing gone.
 """
 
 from __future__ import annotations
@@ -16,18 +19,19 @@ from .errors import (
     PROG,
     CertificateRateLimited,
     CliCommandError,
+    ClusterNotFound,
     IbmCloudError,
     TransientCliError,
     WaitTimeout,
 )
 from .parsing import (
+    HOSTNAME,
     RATE_LIMITED,
     READY_STATUSES,
     WAITING_STATUSES,
     NlbRecord,
     NlbResult,
     cli_message,
-    is_gone,
     normalise_address,
     parse_created_subdomain,
     parse_nlb_rows,
@@ -67,16 +71,28 @@ def covers(record: NlbRecord, addresses: Sequence[str], cluster_type: str) -> bo
     return all(holds(record, normalise_address(a), cluster_type) for a in addresses)
 
 
+def has_secret(record: NlbRecord | None) -> bool:
+    """Whether ``ls`` still shows a certificate secret for the row (a removed one has no name and no status)."""
+    return record is not None and bool(record.secret_name or record.secret_status)
+
+
 def stored_result(environ: Mapping[str, str], log: Callable[[str], None] = progress) -> NlbResult | None:
-    """The previous result pulumi-command hands to update/delete in ``PULUMI_COMMAND_STDOUT``."""
+    """The previous result pulumi-command hands to update/delete in ``PULUMI_COMMAND_STDOUT``.
+
+    Only a hint: anything unreadable is ignored (and not echoed), and a fresh ``ls`` decides.
+    """
     text = environ.get("PULUMI_COMMAND_STDOUT", "")
     if not text.strip():
         return None
     try:
-        return parse_result(text)
+        result = parse_result(text)
     except ValueError as exc:
         log(f"ignoring PULUMI_COMMAND_STDOUT ({exc})")
         return None
+    if len(result.hostname) > 253 or not HOSTNAME.fullmatch(result.hostname):
+        log("ignoring PULUMI_COMMAND_STDOUT (its 'hostname' is not a DNS name)")
+        return None
+    return result
 
 
 # --------------------------------------------------------------------------------------------
@@ -113,9 +129,10 @@ class Nlb:
         output = self.cli.run(args)
         try:
             data = json.loads(output) if output.strip() else []
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, RecursionError) as exc:
+            detail = exc if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
             raise IbmCloudError(
-                f"`{self.cli.display(args)}` did not print JSON ({exc}); is the container-service plugin current? "
+                f"`{self.cli.display(args)}` did not print JSON ({detail}); is the container-service plugin current? "
                 "Run `ibmcloud plugin update container-service`"
             ) from None
         return parse_nlb_rows(data)
@@ -282,57 +299,106 @@ class Nlb:
         return self.create(records)
 
     def delete(self, stored: NlbResult | None) -> None:
-        """Unregister the addresses and remove the certificate secret; what is gone already is fine."""
+        """Unregister the addresses wherever a fresh ``ls`` finds them, and remove the certificate
+        secrets nothing else uses.  The stored subdomain is only a hint: an address moved to another
+        subdomain by hand is removed there; the stored one, once empty, loses its secret too.
+        """
         records = self.ls()
-        if stored is not None:
-            hosts = [stored.hostname]
-            self.log(f"removing {stored.hostname} (from the stored result)")
-        else:
-            hosts = [r.subdomain for r in records_for(records, self.s.addresses, self.s.cluster_type)]
-            if not hosts:
-                self.log(f"nothing is registered for {', '.join(self.s.addresses)}: nothing to delete")
-                return
-            self.log(f"removing {', '.join(hosts)} (looked up by address)")
-        for host in hosts:
-            self._delete_one(host, find_subdomain(records, host))
+        shown = ", ".join(self.s.addresses)
+        found = records_for(records, self.s.addresses, self.s.cluster_type)
+        hint = find_subdomain(records, stored.hostname) if stored is not None else None
+        if stored is not None and hint is None:
+            self.log(f"the stored subdomain {stored.hostname} is not listed by `nlb-dns ls`: nothing to remove there")
+        elif hint is not None and hint not in found:
+            self.log(f"the stored subdomain {hint.subdomain} no longer holds {shown}")
+        for record in found:
+            if hint is not None and record is not hint:
+                held = ", ".join(a for a in self.s.addresses if holds(record, normalise_address(a), self.s.cluster_type))
+                self.log(f"{held} registered to {record.subdomain}, not to the stored subdomain (moved by hand?): "
+                         "unregistering there")
+        targets = found + ([hint] if hint is not None and hint not in found else [])
+        if not targets:
+            self.log(f"nothing is registered for {shown}: nothing to delete")
+            return
+        if found:
+            named = f"; the stored result names {hint.subdomain}" if hint is not None else ""
+            self.log(f"removing {shown} from {', '.join(r.subdomain for r in found)} (found by `nlb-dns ls`{named})")
+        for record in targets:
+            self._delete_one(record)
 
-    def _delete_one(self, host: str, record: NlbRecord | None) -> None:
-        """Unregister our addresses from one subdomain; remove its secret unless others still use it."""
+    def _delete_one(self, record: NlbRecord) -> None:
+        """Unregister our addresses from one listed subdomain; remove its secret unless others still use it."""
+        host = record.subdomain
         wanted = [normalise_address(a) for a in self.s.addresses]
-        if record is None:
-            self.log(f"{host} is not listed any more: its addresses are already unregistered")
-            remaining: tuple[str, ...] = ()
-        elif self.s.cluster_type == "classic":
+        remaining: tuple[str, ...] = ()
+        if self.s.cluster_type == "classic":
             for address in [a for a in wanted if a in record.addresses]:
-                self._remove(calls.nlb_dns_rm_classic(self.s.cluster, address, host))
-            gone = [a for a in wanted if a not in record.addresses]
-            if gone:
-                self.log(f"{', '.join(gone)} already unregistered from {host}")
+                self._remove(
+                    calls.nlb_dns_rm_classic(self.s.cluster, address, host),
+                    f"{address} on {host}",
+                    still_listed(host, address),
+                )
             remaining = tuple(a for a in record.addresses if a not in wanted)
         else:
             if record.lb_hostname and record.lb_hostname in wanted:
-                self._remove(calls.nlb_dns_rm_vpc(self.s.cluster, host))
-                remaining = ()
+                lb = record.lb_hostname
+                self._remove(
+                    calls.nlb_dns_rm_vpc(self.s.cluster, host),
+                    f"{lb} on {host}",
+                    still_listed(host, lb, vpc=True),
+                )
             elif record.lb_hostname:
                 remaining = (record.lb_hostname,)
-            else:
-                self.log(f"{host} already has no load balancer registered")
-                remaining = ()
         if remaining:
             self.log(f"{host} still serves {', '.join(remaining)} (not ours): keeping its certificate secret")
             return
-        if record is not None and not record.secret_name and not record.secret_status:
+        if not has_secret(record):
             self.log(f"the certificate secret of {host} is already removed")
             return
-        self._remove(calls.nlb_dns_secret_rm(self.s.cluster, host))
+        self._remove(
+            calls.nlb_dns_secret_rm(self.s.cluster, host),
+            f"the certificate secret of {host}",
+            still_listed(host, secret=True),
+        )
 
-    def _remove(self, args: list[str]) -> None:
-        """One removal; "not found" means someone already did it, which is success."""
+    def _remove(self, args: list[str], what: str, present: Callable[[list[NlbRecord]], bool]) -> None:
+        """One removal.  If it fails, a fresh ``ls`` decides: absent is success, whatever the CLI said."""
         try:
             self.cli.run(args)
             self.log(f"done: {self.cli.display(args)}")
-        except CliCommandError as exc:
-            if not is_gone(exc.cli_message):
-                raise
-            self.log(f"already gone: {self.cli.display(args)} ({exc.cli_message})")
+            return
+        except (CliCommandError, TransientCliError, ClusterNotFound) as exc:
+            failure: IbmCloudError = exc
+        said = getattr(failure, "cli_message", str(failure))
+        try:
+            rows = self.ls()
+        except IbmCloudError as look:
+            self.log(f"could not take a fresh look after the failed removal ({look})")
+            raise failure from None
+        if not present(rows):
+            self.log(f"already gone: {what} (`{self.cli.display(args)}` said: {said}; a fresh `nlb-dns ls` agrees)")
+            return
+        if isinstance(failure, CliCommandError):
+            raise CliCommandError(f"{failure}; a fresh `nlb-dns ls` still shows {what}", failure.cli_message) from None
+        raise failure from None
 
+
+def still_listed(
+    host: str, address: str = "", *, vpc: bool = False, secret: bool = False
+) -> Callable[[list[NlbRecord]], bool]:
+    """The fresh look's question for one removal: does ``ls`` still show this IP (classic), this load
+    balancer hostname (``vpc``) or the certificate secret (``secret``) on ``host``?  An unlisted
+    subdomain shows nothing.
+    """
+
+    def present(rows: list[NlbRecord]) -> bool:
+        record = find_subdomain(rows, host)
+        if record is None:
+            return False
+        if secret:
+            return has_secret(record)
+        if vpc:
+            return record.lb_hostname == address
+        return address in record.addresses
+
+    return present

@@ -116,6 +116,29 @@ def parse_nlb_rows(data: object) -> list[NlbRecord]:
     return records
 
 
+#: Ingress secret statuses that mean the secret is going or gone (``ingress secret ls``).
+GONE_SECRET_STATUSES = frozenset({"deleted", "deleting"})
+
+
+def listed_ingress_secrets(data: object) -> set[tuple[str, str]]:
+    """``(namespace, name)`` of each Ingress secret ``ingress secret ls --output json`` lists as present.
+
+    Rows that are not objects or lack a name are skipped; a status of deleted/deleting counts as absent.
+    """
+    if data is None:
+        return set()
+    if not isinstance(data, list):
+        raise IbmCloudError(f"unexpected `ingress secret ls` JSON: expected a list, got {type(data).__name__}")
+    found = set()
+    for row in data:
+        if not isinstance(row, dict):
+            continue
+        name, namespace = text_of(row.get("name")), text_of(row.get("namespace"))
+        if name and text_of(row.get("status")).lower() not in GONE_SECRET_STATUSES:
+            found.add((namespace, name))
+    return found
+
+
 def _last_json_line(text: str, what: str) -> object:
     """The last non-empty line of a stored stdout, decoded; ``ValueError`` naming ``what`` otherwise."""
     lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
@@ -125,6 +148,8 @@ def _last_json_line(text: str, what: str) -> object:
         return json.loads(lines[-1])
     except json.JSONDecodeError as exc:
         raise ValueError(f"{what} is not JSON: {exc}") from None
+    except RecursionError:  # e.g. thousands of nested brackets: not a result either
+        raise ValueError(f"{what} is not JSON: nested too deeply") from None
 
 
 def parse_result(text: str) -> NlbResult:
