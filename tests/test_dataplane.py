@@ -316,7 +316,9 @@ def test_verify_reads_alb_certs_with_kubectl_and_fails_on_a_foreign_certificate(
         assert run.returncode == want, run.stdout + run.stderr
         if want:
             failed = [line for line in run.stdout.splitlines() if line.startswith("FAIL")]
-            assert len(failed) == 1 and "with the ALB client certificate" in failed[0], run.stdout
+            # Check 2 fails; so does check 3: a refusal proves nothing where the certificate was refused too.
+            assert len(failed) == 2 and "with the ALB client certificate" in failed[0], run.stdout
+            assert "without a client certificate -> not proven" in failed[1], run.stdout
 
 
 def test_verify_without_outputs_is_a_usage_error(private_dir: Path) -> None:
