@@ -1,23 +1,30 @@
 """The offline render (``python -m tools.render``): the stack's config, one file per object in
 dependency order, secrets redacted, cluster-only values as marked placeholders, the ``ibmcloud``
-commands, and files that pass the schema checks of test_schemas.py.
+commands quoted as the shell reads them, files that pass the schema checks of test_schemas.py, and
+every bad argument, input file or output directory refused in one documented line (exit status 2).
 """
 
 from __future__ import annotations
 
 import base64
+import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from components import settings
-from tests.support import schemas
+from components import ibmcloud, settings
+from components.ibmcloud import calls
+from tests.support import documented, schemas
 from tests.support.cluster import ALB_DOMAIN, ROOT
 from tests.support.schemas import VERSIONS, crd_catalog
 from tests.support.schemas import every_version_problems as builtin_problems
@@ -237,12 +244,13 @@ def test_a_bad_config_value_fails_with_the_programs_message(tmp_path: Path) -> N
     done = subprocess.run([sys.executable, "-m", "tools.render", "--stack", "dev", "--out", str(tmp_path / "o"),
                            "--config", "albFlavor=haproxy"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
-    assert done.stderr.startswith("error: config iks-alb-istio-mtls:albFlavor: must be one of")
+    assert done.stderr.splitlines() == [
+        "render: config iks-alb-istio-mtls:albFlavor: must be one of nginx, ibm-legacy, traefik; got 'haproxy'"]
     assert not (tmp_path / "o").exists()
 
 
 def test_a_missing_stack_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(render.RenderError, match=r"Pulumi.nope.yaml does not exist"):
+    with pytest.raises(render.InputError, match=r"Pulumi.nope.yaml does not exist \(stacks with a file here: dev\)"):
         render.render_stack(ROOT, "nope")
 
 
@@ -265,3 +273,263 @@ def test_a_secret_is_redacted_even_when_pulumi_does_not_mark_it() -> None:
               "data": {"tls.key": base64.b64encode(key.encode()).decode()}, "stringData": {"token": "hunter2"}}
     out = manifests.redact(secret)
     assert out["data"] == {"tls.key": "<redacted>"} and out["stringData"] == {"token": "<redacted>"}
+
+
+# --- bad arguments, input files and output directories: exit 2, one line ------------------------
+
+
+@dataclass(frozen=True)
+class BadInput:
+    """One wrong way to run ``python -m tools.render``: its arguments ({p}: the broken project,
+    {t}: a scratch directory) and what the one line on stderr must contain."""
+
+    case: str
+    args: tuple[str, ...]
+    says: str
+
+
+def _bad_project(root: Path) -> None:
+    """Stack and project files broken every way the refusals cover, under ``root``."""
+    project = root / "p"
+    project.mkdir()
+    shutil.copy(ROOT / "Pulumi.yaml", project / "Pulumi.yaml")
+    files: dict[str, bytes] = {
+        "list": b"config:\n  - iks-alb-istio-mtls:cluster\n",
+        "text": b"config: cluster\n",
+        "toplist": b"- config\n",
+        "latin1": "config:\n  iks-alb-istio-mtls:cluster: caf\u00e9\n".encode("latin-1"),
+        "syntax": b"config: [\n",
+        "tab": b"config:\n\tiks-alb-istio-mtls:cluster: c1\n",
+        "nul": b"config:\n  iks-alb-istio-mtls:cluster: \"c\x00\"\n",
+        "twodocs": b"config: {}\n---\nconfig: {}\n",
+        "date": b"config:\n  iks-alb-istio-mtls:cluster: c1\n  iks-alb-istio-mtls:albDomain: 2024-01-01\n",
+        "inf": b"config:\n  iks-alb-istio-mtls:cluster: c1\n  iks-alb-istio-mtls:certWaitTimeoutSeconds: .inf\n",
+        "intkey": b"config:\n  1: x\n",
+        "secure": b"config:\n  iks-alb-istio-mtls:cluster: c1\n  iks-alb-istio-mtls:albSecret:\n    secure: v1:abcd\n",
+        "huge": b"config: {}\n" + b"#" * (render.MAX_INPUT_BYTES + 1),
+    }
+    for name, data in files.items():
+        (project / f"Pulumi.{name}.yaml").write_bytes(data)
+    (project / "Pulumi.dir.yaml").mkdir()
+    os.mkfifo(project / "Pulumi.fifo.yaml")
+    for name, text in {"notmap": b"- name\n", "configlist": b"name: iks-alb-istio-mtls\nconfig:\n  - cluster\n",
+                       "other": b"name: another-project\n", "latin1proj": "name: caf\u00e9\n".encode("latin-1")}.items():
+        (root / name).mkdir()
+        (root / name / "Pulumi.yaml").write_bytes(text)
+        shutil.copy(project / "Pulumi.list.yaml", root / name / "Pulumi.dev.yaml")
+    (root / "noproject").mkdir()
+    (root / "afile").write_text("not a directory\n")
+    (root / "conflict").mkdir()
+    (root / "conflict" / render.SUMMARY).write_text("my own notes\n")
+
+
+def _not_writable(root: Path) -> str:
+    """An --out that cannot be made: a read-only directory, or (root ignores modes) a path in /proc."""
+    if os.geteuid() == 0:
+        return "/proc/iks-alb-istio-mtls-render-test/out"
+    locked = root / "locked"
+    locked.mkdir(mode=0o500)
+    return str(locked / "out")
+
+
+RENDER_BAD: tuple[BadInput, ...] = (
+    BadInput("no --stack", (), "the following arguments are required: --stack"),
+    BadInput("unknown option", ("--stack", "dev", "--bogus"), "unrecognized arguments: --bogus"),
+    BadInput("option without value", ("--stack",), "argument --stack: expected one argument"),
+    BadInput("--stack a path", ("--stack", "../dev"), "argument --stack: '../dev' is not a stack name"),
+    BadInput("--stack empty", ("--stack", ""), "argument --stack: '' is not a stack name"),
+    BadInput("--config without =", ("--stack", "dev", "--config", "albFlavor"), "argument --config: expected KEY=VALUE"),
+    BadInput("--config other namespace", ("--stack", "dev", "--config", "kubernetes:context=x"),
+             "argument --config: 'kubernetes:context' is not a key of iks-alb-istio-mtls"),
+    BadInput("--project-dir missing", ("--stack", "dev", "--project-dir", "{t}/missing"), "argument --project-dir: {t}/missing does not exist"),
+    BadInput("--project-dir a file", ("--stack", "dev", "--project-dir", "{t}/afile"), "argument --project-dir: {t}/afile is not a directory"),
+    BadInput("--project-dir empty", ("--stack", "dev", "--project-dir", ""), "argument --project-dir: must not be empty"),
+    BadInput("no Pulumi.yaml", ("--stack", "dev", "--project-dir", "{t}/noproject"), "{t}/noproject/Pulumi.yaml does not exist"),
+    BadInput("Pulumi.yaml a list", ("--stack", "dev", "--project-dir", "{t}/notmap"), "{t}/notmap/Pulumi.yaml: the top level is a list"),
+    BadInput("Pulumi.yaml config a list", ("--stack", "dev", "--project-dir", "{t}/configlist"),
+             "{t}/configlist/Pulumi.yaml: config: holds a list where a mapping of config keys belongs"),
+    BadInput("Pulumi.yaml of another project", ("--stack", "dev", "--project-dir", "{t}/other"),
+             "{t}/other/Pulumi.yaml is not the iks-alb-istio-mtls project (name: 'another-project')"),
+    BadInput("Pulumi.yaml not UTF-8", ("--stack", "dev", "--project-dir", "{t}/latin1proj"),
+             "{t}/latin1proj/Pulumi.yaml is not UTF-8 text (byte 0xe9 at offset 9)"),
+    BadInput("stack file missing", ("--stack", "nope", "--project-dir", "{p}"), "{p}/Pulumi.nope.yaml does not exist (stacks with a file here: "),
+    BadInput("stack config a list", ("--stack", "list", "--project-dir", "{p}"),
+             "{p}/Pulumi.list.yaml: config: holds a list where a mapping of config keys to values belongs"),
+    BadInput("stack config text", ("--stack", "text", "--project-dir", "{p}"), "{p}/Pulumi.text.yaml: config: holds text where a mapping"),
+    BadInput("stack file a list", ("--stack", "toplist", "--project-dir", "{p}"), "{p}/Pulumi.toplist.yaml: the top level is a list"),
+    BadInput("stack file not UTF-8", ("--stack", "latin1", "--project-dir", "{p}"), "{p}/Pulumi.latin1.yaml is not UTF-8 text (byte 0xe9"),
+    BadInput("stack file a directory", ("--stack", "dir", "--project-dir", "{p}"), "{p}/Pulumi.dir.yaml is a directory, not a file"),
+    BadInput("stack file a FIFO", ("--stack", "fifo", "--project-dir", "{p}"), "{p}/Pulumi.fifo.yaml is not a regular file"),
+    BadInput("stack file too large", ("--stack", "huge", "--project-dir", "{p}"), "too large for a Pulumi project or stack file"),
+    BadInput("YAML syntax", ("--stack", "syntax", "--project-dir", "{p}"), "{p}/Pulumi.syntax.yaml is not valid YAML: "),
+    BadInput("YAML tab", ("--stack", "tab", "--project-dir", "{p}"), "{p}/Pulumi.tab.yaml is not valid YAML: "),
+    BadInput("YAML NUL", ("--stack", "nul", "--project-dir", "{p}"),
+             "{p}/Pulumi.nul.yaml is not valid YAML: special characters are not allowed (line 2, column"),
+    BadInput("two YAML documents", ("--stack", "twodocs", "--project-dir", "{p}"), "is not valid YAML: expected a single document in the stream, but found another document (line 2, column 1)"),
+    BadInput("a date value", ("--stack", "date", "--project-dir", "{p}"),
+             "config iks-alb-istio-mtls:albDomain holds a YAML date or time (2024-01-01)"),
+    BadInput("an infinite number", ("--stack", "inf", "--project-dir", "{p}"),
+             "config iks-alb-istio-mtls:certWaitTimeoutSeconds holds inf, a number out of the range"),
+    BadInput("a key that is a number", ("--stack", "intkey", "--project-dir", "{p}"), "config: the key 1 is a number, not a config key name"),
+    BadInput("an encrypted value", ("--stack", "secure", "--project-dir", "{p}"),
+             "config iks-alb-istio-mtls:albSecret in Pulumi.secure.yaml is encrypted (secure:)"),
+    BadInput("--out empty", ("--stack", "dev", "--out", ""), "--out: must not be empty"),
+    BadInput("--out a file", ("--stack", "dev", "--out", "{t}/afile"), "--out {t}/afile: {t}/afile is a file, not a directory"),
+    BadInput("--out inside a file", ("--stack", "dev", "--out", "{t}/afile/manifests"),
+             "--out {t}/afile/manifests: {t}/afile is a file, so {t}/afile/manifests cannot be made inside it"),
+    BadInput("--out not writable", ("--stack", "dev", "--out", "{ro}"), "--out {ro}: "),
+    BadInput("--out holds a file of ours it did not write", ("--stack", "dev", "--out", "{t}/conflict"),
+             "--out {t}/conflict: SUMMARY.md exists and was not written by tools.render"),
+)
+
+
+def run_concurrently(jobs: dict[str, Callable[[], subprocess.CompletedProcess[str]]]) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Each job's result; a few at a time, since each one starts Python and imports Pulumi."""
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 2)) as pool:
+        futures = {name: pool.submit(job) for name, job in jobs.items()}
+        return {name: future.result() for name, future in futures.items()}
+
+
+@pytest.fixture(scope="module")
+def render_refusals(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], dict[str, subprocess.CompletedProcess[str]]]:
+    root = tmp_path_factory.mktemp("bad-render")
+    _bad_project(root)
+    values = {"p": str(root / "p"), "t": str(root), "ro": _not_writable(root)}
+
+    def job(number: int, bad: BadInput) -> Callable[[], subprocess.CompletedProcess[str]]:
+        argv = [sys.executable, "-m", "tools.render", *(a.format(**values) for a in bad.args)]
+        if "--out" not in bad.args:  # never the project's own manifests/
+            argv += ["--out", str(root / f"out-{number}")]
+        return lambda: subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=180)
+
+    return values, run_concurrently({bad.case: job(number, bad) for number, bad in enumerate(RENDER_BAD)})
+
+
+def one_documented_line(done: subprocess.CompletedProcess[str], tool: str) -> str:
+    """The refusal's one stderr line, after checking there is exactly one, no traceback anywhere and
+    nothing on stdout, and that docs/troubleshooting.md lists it."""
+    assert "Traceback" not in done.stdout + done.stderr, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"{tool}: "), lines[0]
+    message = lines[0][len(tool) + 2:]
+    assert documented.is_documented(message), f"docs/troubleshooting.md lacks: {documented.as_documented(message)}"
+    return lines[0]
+
+
+@pytest.mark.parametrize("bad", RENDER_BAD, ids=lambda b: b.case)
+def test_a_bad_argument_file_or_output_is_one_line_and_exit_2(
+    bad: BadInput, render_refusals: tuple[dict[str, str], dict[str, subprocess.CompletedProcess[str]]]
+) -> None:
+    values, results = render_refusals
+    done = results[bad.case]
+    assert done.returncode == 2, done.stdout + done.stderr
+    line = one_documented_line(done, "render")
+    assert bad.says.format(**values) in line, line
+    assert done.stdout == ""
+
+
+def test_a_refused_out_leaves_its_files_alone(render_refusals: tuple[dict[str, str], Any]) -> None:
+    values, _ = render_refusals
+    conflict = Path(values["t"]) / "conflict"
+    assert sorted(p.name for p in conflict.iterdir()) == [render.SUMMARY]
+    assert (conflict / render.SUMMARY).read_text() == "my own notes\n"
+    assert not Path(values["ro"]).exists()
+
+
+def test_every_stack_file_value_is_checked_before_the_program_sees_it(tmp_path: Path) -> None:
+    """Bounded: an alias bomb is refused by counting, before JSON would expand it."""
+    bomb = "config:\n  iks-alb-istio-mtls:cluster: c1\n  other:a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+    for level in range(1, 8):  # keys of another namespace: never read, so never expanded
+        bomb += f"  other:a{level}: &a{level} [" + ", ".join([f"*a{level - 1}"] * 10) + "]\n"
+    bomb += "  iks-alb-istio-mtls:routes: *a7\n"
+    project = _project(tmp_path, {})
+    (project / "Pulumi.ci.yaml").write_text(bomb)
+    with pytest.raises(render.InputError, match=r"routes holds more than 10000 values"):
+        render.load_stack_config(project, "ci")
+
+
+# --- the summary quotes every command as the shell reads it --------------------------------------
+
+
+def _stored(*words: str) -> str:
+    """A stored command line as ``command_line`` builds one (every word shell-quoted), for values it
+    would refuse today: the summary's quoting must not depend on the values being tame."""
+    return shlex.join(["python3", "-m", "components.ibmcloud", *words])
+
+
+def test_each_stored_command_line_is_shown_exactly_as_stored(dev: render.OfflineRender) -> None:
+    records = [s.record for s in dev.steps if s.record is not None and s.record.type == "command:local:Command"]
+    assert len(records) == 2
+    for record in records:
+        for key in ("create", "update", "delete"):
+            line = str(record.inputs.get(key) or "")
+            assert line, (record.name, key)
+            assert f"`{render.mark(line)}` runs" in dev.summary
+            assert shlex.split(line)[:3] == ["python3", "-m", "components.ibmcloud"]
+
+
+def test_each_ibmcloud_call_is_quoted_with_shlex_join() -> None:
+    line = _stored("create", "--cluster", "my cluster", "--type", "classic", "--address", "10.0.0.1",
+                   "--address", "10.0.0.2", "--secret-namespace", "ns; rm -rf ~", "--timeout", "60")
+    listed = [call for call, _ in render.ibmcloud_calls(line) if call]
+    create = calls.nlb_dns_create("my cluster", "classic", ["10.0.0.1", "10.0.0.2"], "ns; rm -rf ~")
+    assert listed[0] == "ibmcloud ks nlb-dns ls --cluster 'my cluster' --output json"
+    assert listed[1] == shlex.join(["ibmcloud", *create])
+    assert listed[1].endswith("--secret-namespace 'ns; rm -rf ~'")
+    # The one choice made for readability, pinned: values only known at run time stay bare ...
+    assert listed[2] == "ibmcloud ks nlb-dns add --cluster 'my cluster' --ip <ip> --nlb-host <subdomain>"
+    # ... and are known by type, not text: a real value that reads like one is quoted.
+    odd = [c for c, _ in render.ibmcloud_calls(line.replace("'my cluster'", "'<ip>'")) if c]
+    assert odd[2] == "ibmcloud ks nlb-dns add --cluster '<ip>' --ip <ip> --nlb-host <subdomain>"
+    delete = _stored("delete", "--cluster", "c$(id)", "--type", "vpc", "--address", "lb `x`", "--secret-namespace", "ns")
+    assert [c for c, _ in render.ibmcloud_calls(delete, stored_hostname="sub domain") if c] == [
+        "ibmcloud ks nlb-dns ls --cluster 'c$(id)' --output json",
+        "ibmcloud ks nlb-dns rm vpc-gen2 --cluster 'c$(id)' --nlb-subdomain 'sub domain'",
+        "ibmcloud ks nlb-dns secret rm --cluster 'c$(id)' --nlb-subdomain 'sub domain'",
+    ]
+    mirror = _stored("mirror-secret", "--cluster", "c1", "--name", "it's", "--from-namespace", "default", "--namespace", "istio system")
+    assert [c for c, _ in render.ibmcloud_calls(mirror)][2] == (
+        "ibmcloud ks ingress secret create --cluster c1 --cert-crn <crn> --name 'it'\"'\"'s' --namespace 'istio system'")
+
+
+def test_the_summary_lines_of_a_command_keep_their_quotes_in_markdown() -> None:
+    create = _stored("create", "--cluster", "a`b c", "--type", "classic", "--address", "192.0.2.1",
+                     "--secret-namespace", "ns", "--timeout", "60")
+    lines = render.command_lines({"create": create, "update": create, "delete": create.replace(" create ", " delete ", 1)})
+    assert lines[0] == f"  - on create and update: `` {create.replace('192.0.2.1', '<gateway-lb-ip>')} `` runs"
+    assert "--address <gateway-lb-ip>" in lines[0], "a placeholder marker stays bare"
+    assert lines[1] == "    - `` ibmcloud ks nlb-dns ls --cluster 'a`b c' --output json ``"
+    assert render.code_span("plain") == "`plain`" and render.code_span("a``b") == "``` a``b ```"
+
+
+def test_stored_lines_from_the_builders_show_unchanged() -> None:
+    """What the program stores (tame values) reads the same through shell_line as through shlex.join."""
+    line = ibmcloud.command_line("update", cluster="mycluster", cluster_type="classic", addresses=["169.61.10.5"],
+                                 secret_namespace="istio-system", timeout_seconds=1800)
+    for call, _ in render.ibmcloud_calls(line):
+        if call and "<" not in call:
+            assert call == shlex.join(shlex.split(call))
+
+
+# --- the interpreter's exit ----------------------------------------------------------------------
+
+
+def test_every_event_loop_pulumi_made_is_closed() -> None:
+    """The cause of "ValueError: Invalid file descriptor: -1" at exit: the loops Pulumi's mock monitor
+    makes in its worker threads were never closed; close_event_loops closes them all."""
+    script = (
+        "import asyncio, gc\n"
+        "from tools import render\n"
+        "render.render_stack(render.ROOT, 'dev')\n"
+        "def unclosed():\n"
+        "    return sum(isinstance(o, asyncio.AbstractEventLoop) and not o.is_closed() for o in gc.get_objects())\n"
+        "before = unclosed()\n"
+        "render.close_event_loops()\n"
+        "print(before, unclosed())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.stderr == ""
+    before, after = (int(n) for n in done.stdout.split())
+    assert before > 1, "the worker threads' loops, besides the main one"
+    assert after == 0

@@ -7,23 +7,32 @@ certificate.  Used by the conformance tests and by ``rehearse``.
 Key material goes to files only because nginx and Envoy read files: a private temporary
 directory (mode 0700, files 0600) that :meth:`LoopbackDataPlane.stop` removes.  Every
 process started is stopped; every wait is bounded.
+
+Each process runs in a process group of its own, which :meth:`LoopbackDataPlane.stop` signals
+whole (whatever a proxy forks goes too), and which a terminal's Ctrl-C does not reach directly.  Under :func:`stop_on_signals` a SIGINT, SIGTERM or SIGHUP
+becomes :class:`Interrupted` in the main thread, so the caller unwinds through ``stop()``; the
+few steps that must not be cut in two (start a process and record it, stop them all) hold a
+signal back until they are done (:func:`signals_held`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any
 
 from . import dataplane_conf as conf
@@ -49,6 +58,106 @@ class ToolMissing(RuntimeError):
 
 class DataPlaneError(RuntimeError):
     """A proxy refused its configuration or did not start in time (log tail attached)."""
+
+
+# --- signals --------------------------------------------------------------------------------------
+
+#: The signals that ask a run to stop: Ctrl-C, ``kill``, a closed terminal.
+STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
+class Interrupted(KeyboardInterrupt):
+    """A stop signal arrived.  A KeyboardInterrupt, so code that catches ``Exception`` (and
+    asyncio, and subprocess) lets it through exactly as it lets Ctrl-C through."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name
+
+    @property
+    def exit_status(self) -> int:
+        """128 + the signal's number, as a shell reports a process the signal ended."""
+        return 128 + self.signum
+
+
+_held = 0
+_pending: int | None = None
+_received: int | None = None
+
+
+def _on_stop_signal(signum: int, frame: FrameType | None) -> None:
+    global _pending, _received
+    _received = _received or signum  # remembered: a library may swallow the exception (see check_signals)
+    if _held:
+        _pending = signum  # raised when the held section ends
+        return
+    raise Interrupted(signum)
+
+
+def check_signals() -> None:
+    """Raise :class:`Interrupted` if a stop signal arrived under :func:`stop_on_signals`, even if
+    the exception it raised was lost: pulumi_kubernetes' lazy imports, for one, turn it into an
+    AttributeError, and the program's run then looks like a refusal."""
+    if _received is not None:
+        raise Interrupted(_received)
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """A section a stop signal must not cut in two: a signal that arrives inside is raised as
+    :class:`Interrupted` when it ends.  (Under Python's default handlers, a no-op.)"""
+    global _held, _pending
+    _held += 1
+    try:
+        yield
+    finally:
+        _held -= 1
+        if not _held and _pending is not None:
+            signum, _pending = _pending, None
+            raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def stop_on_signals(*, restore: bool = True) -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP raise :class:`Interrupted` in the main thread while inside, so
+    ``finally`` blocks (and :meth:`LoopbackDataPlane.stop`) run.  After, the previous handlers
+    come back, or with ``restore=False`` (a command about to exit, with nothing left to stop) the
+    default action, so a late signal ends the process quietly instead of raising somewhere in the
+    interpreter's shutdown.  A signal that was ignored (``nohup``) stays ignored.  Off the main
+    thread, where no handler can be set, a no-op."""
+    global _received
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _received = None
+    previous: dict[signal.Signals, Any] = {}
+    try:
+        for signum in STOP_SIGNALS:
+            if signal.getsignal(signum) != signal.SIG_IGN:
+                previous[signum] = signal.signal(signum, _on_stop_signal)
+        yield
+    finally:
+        for signum, handler in previous.items():
+            if not restore or handler is None:
+                handler = signal.SIG_DFL
+            signal.signal(signum, handler)
+
+
+def _signal_group(proc: subprocess.Popen[bytes], signum: int) -> None:
+    """Send ``signum`` to the process group ``proc`` leads, if its pid is still ours.
+
+    Only before ``proc`` is reaped: until then its pid, and so its group id, cannot be reused.
+    """
+    if proc.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signum)
 
 
 def find_tool(name: str) -> str:
@@ -232,12 +341,18 @@ class LoopbackDataPlane:
 
     # --- processes ------------------------------------------------------------------------------
     def _spawn(self, name: str, argv: list[str]) -> None:
-        log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-        try:
-            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.workdir)
-        finally:
-            log.close()
-        self._procs.append((name, proc))
+        """Start one process in a group of its own (so ``stop`` reaches its children, and a
+        terminal's Ctrl-C reaches only us) and record it before a signal can intervene."""
+        with signals_held():
+            log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+            try:
+                proc = subprocess.Popen(
+                    argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.workdir,
+                    start_new_session=True,
+                )
+            finally:
+                log.close()
+            self._procs.append((name, proc))
 
     def log_tail(self, name: str, lines: int = 15) -> str:
         path = self.workdir / f"{name}.log"
@@ -263,9 +378,10 @@ class LoopbackDataPlane:
     def start(self) -> LoopbackDataPlane:
         alb_binary = find_tool(self.alb)
         envoy = find_tool("envoy")
-        self.workdir = Path(tempfile.mkdtemp(prefix="iks-alb-dataplane-"))
-        os.chmod(self.workdir, 0o700)
         try:
+            with signals_held():  # the directory is recorded before a signal can leave it behind
+                self.workdir = Path(tempfile.mkdtemp(prefix="iks-alb-dataplane-"))
+            os.chmod(self.workdir, 0o700)
             self.alb_port, self.envoy_port, self.httpbin_port = free_port(), free_port(), free_port()
             self.traefik_api_port, self.envoy_admin_port = free_port(), free_port()
             envoy_path, alb_argv = self._configure(alb_binary)
@@ -291,20 +407,32 @@ class LoopbackDataPlane:
         return self
 
     def stop(self) -> None:
-        """Stop every process (TERM, then KILL after a bounded wait) and remove the key files."""
-        for _name, proc in reversed(self._procs):
-            if proc.poll() is None:
-                proc.terminate()
-        for _name, proc in reversed(self._procs):
+        """Stop every process group (TERM, then KILL after a bounded wait) and remove the key
+        files; a stop signal waits until both are done.  Safe to call again."""
+        with signals_held():
             try:
-                proc.wait(timeout=STOP_TIMEOUT_SECONDS)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=STOP_TIMEOUT_SECONDS)
-        self._procs.clear()
+                procs = list(reversed(self._procs))
+                for _name, proc in procs:
+                    _signal_group(proc, signal.SIGTERM)
+                deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+                for _name, proc in procs:
+                    try:
+                        proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                    except subprocess.TimeoutExpired:
+                        _signal_group(proc, signal.SIGKILL)
+                        with contextlib.suppress(subprocess.TimeoutExpired):
+                            proc.wait(timeout=STOP_TIMEOUT_SECONDS)
+                self._procs = [(name, proc) for name, proc in self._procs if proc.returncode is None]
+            finally:
+                workdir = getattr(self, "workdir", None)
+                if workdir is not None and workdir.exists():
+                    shutil.rmtree(workdir, ignore_errors=True)
+
+    @property
+    def files_removed(self) -> bool:
+        """Whether the key files' directory is gone (or was never made)."""
         workdir = getattr(self, "workdir", None)
-        if workdir is not None and workdir.exists():
-            shutil.rmtree(workdir, ignore_errors=True)
+        return workdir is None or not workdir.exists()
 
     def __enter__(self) -> LoopbackDataPlane:
         return self.start()

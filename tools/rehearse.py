@@ -6,31 +6,75 @@ where the cluster would supply certificates, starts nginx (as the ALB), Envoy (a
 gateway) and httpbin on 127.0.0.1 from those objects, runs the ``verify`` checks, prints
 what it configured and each result, and stops everything.
 
-With ``clientCertSource=alb`` the program's preflight refuses the ALB's (serverAuth-only)
+With ``clientCertSource=alb`` the program's preflight refuses the ALB's (serverAuth only)
 certificate, and the rehearsal shows that refusal; ``--without-preflight`` then shows what
 Envoy does with that certificate.  Exit status: 0 all checks pass, 1 a check failed or the
-program refused the configuration, 2 the rehearsal could not run (config, missing tool).
+program refused the configuration, 2 the rehearsal could not run (an argument, a stack file,
+the config, a missing tool), 128 + N when signal N stopped it (130 Ctrl-C, 143 SIGTERM); every
+process it started is stopped and its key files removed in every case.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
+import http.client
+import math
 import re
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
-from components import specs
-from components.program import run
-from components.settings import ConfigError, Settings, parse_settings
+try:  # Pulumi and cryptography take a moment to load: Ctrl-C meanwhile ends quietly too
+    from components import specs
+    from components.program import run
+    from components.settings import ConfigError, Settings, parse_settings
 
-from . import dataplane, mock_program, verify
-from . import dataplane_conf as conf
-from .render import ROOT, RenderError, load_stack_config
-from .x509 import letsencrypt_like
+    from . import dataplane, mock_program, verify
+    from . import dataplane_conf as conf
+    from .render import (
+        ROOT,
+        InputError,
+        OneLineParser,
+        close_event_loops,
+        config_arg,
+        internal_error,
+        load_stack_config,
+        one_line,
+        project_dir_arg,
+        readable_stdout,
+        report,
+        stack_arg,
+        stdout_gone,
+    )
+    from .x509 import letsencrypt_like
+except KeyboardInterrupt:
+    if __name__ != "__main__":
+        raise
+    print("rehearse: interrupted by SIGINT before anything started", file=sys.stderr)
+    sys.exit(130)
 
 Print = Callable[[str], None]
+TOOL: Final = "rehearse"
+#: The recipe's request: httpbin answers it with its teapot, which no proxy would make up.
+TEAPOT_PATH: Final = "/status/418"
+TEAPOT_STATUS: Final = 418
+#: Seconds per request of the checks.
+REQUEST_TIMEOUT: Final = 5.0
+#: ``--hold`` at most: an hour.
+MAX_HOLD_SECONDS: Final = 3600.0
+SHOWN_NAMES: Final = {"httpbin": "httpbin", "envoy": "Envoy", "nginx": "nginx", "traefik": "Traefik"}
+
+
+class CannotRun(Exception):
+    """The rehearsal cannot run (its config, a missing tool, a data plane that does not start):
+    exit status 2, the message on stderr; ``detail`` (a proxy's log) goes to stdout."""
+
+    def __init__(self, message: str, detail: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.detail = list(detail)
 
 
 def stand_in_names(settings: Settings) -> tuple[str, str, str, str]:
@@ -89,12 +133,25 @@ def describe(dp: dataplane.LoopbackDataPlane) -> list[str]:
     return lines
 
 
+def started(dp: dataplane.LoopbackDataPlane) -> str:
+    """Which processes run (their pids: what ``kill`` or a test needs) and where the key files are."""
+    procs = ", ".join(f"{SHOWN_NAMES.get(name, name)} pid {proc.pid}" for name, proc in dp.processes)
+    return f"{procs}; key files in {dp.workdir} (mode 0700, removed when the rehearsal ends)"
+
+
 def _render(
     config: Mapping[str, Any], cluster: mock_program.ClusterStandIn, *, preflight: bool
 ) -> mock_program.Rendering:
-    if preflight:
-        return mock_program.render(config, cluster)
-    return mock_program.render(config, cluster, program=lambda discover: run(discover, preflight=_no_preflight))
+    # A signal waits until the run is over (a second or so): raised inside Pulumi's event loop it
+    # can wedge the loop for good or crash a worker thread, and the run would be lost anyway.
+    with dataplane.signals_held():
+        if preflight:
+            rendering = mock_program.render(config, cluster)
+        else:
+            rendering = mock_program.render(config, cluster, program=lambda discover: run(discover, preflight=_no_preflight))
+    if isinstance(rendering.error, KeyboardInterrupt):  # Ctrl-C under Python's own handler: not the program's answer
+        raise rendering.error
+    return rendering
 
 
 def _no_preflight(tls_crt: str, tls_key: str, trusted_pem: str, *, alb_host: str, secret_ref: str) -> list[str]:
@@ -102,13 +159,39 @@ def _no_preflight(tls_crt: str, tls_key: str, trusted_pem: str, *, alb_host: str
     return []
 
 
-def rehearse(raw: Mapping[str, Any], *, without_preflight: bool = False, out: Print = print) -> int:
-    """The whole rehearsal for one stack's raw config; returns the exit status."""
+def check_path(routes: Sequence[str]) -> str:
+    """What the checks request: the recipe's ``/status/418`` when a route serves it, else the
+    first route itself (a stack may route only ``/anything``)."""
+    for route in routes:
+        if route == "/" or TEAPOT_PATH.startswith(route.rstrip("/") + "/"):
+            return TEAPOT_PATH
+    return routes[0]
+
+
+def httpbin_answer(dp: dataplane.LoopbackDataPlane, path: str, timeout: float) -> int:
+    """The status httpbin itself gives ``path``, asked directly on 127.0.0.1: what the ALB and the
+    gateway must pass through unchanged."""
+    connection = http.client.HTTPConnection(dp.address, dp.httpbin_port, timeout=timeout)
+    try:
+        connection.request("GET", path)
+        return connection.getresponse().status
+    except (OSError, http.client.HTTPException) as exc:
+        raise CannotRun(f"httpbin on {dp.address}:{dp.httpbin_port} did not answer GET {path}: {exc}") from None
+    finally:
+        connection.close()
+
+
+def rehearse(raw: Mapping[str, Any], *, without_preflight: bool = False, hold: float = 0.0, out: Print = print) -> int:
+    """The whole rehearsal for one stack's raw config; returns the exit status (0 or 1).
+
+    Raises :class:`CannotRun` when it cannot run, and :class:`dataplane.Interrupted` (under
+    :func:`dataplane.stop_on_signals`) when a signal stops it; every process it started is
+    stopped and its key files are removed before either leaves.
+    """
     try:
         settings = parse_settings(raw)
     except ConfigError as exc:
-        out(f"rehearse: {exc}")
-        return 2
+        raise CannotRun(str(exc)) from None
     alb_domain, alb_secret, gateway_domain, gateway_secret = stand_in_names(settings)
     pki = letsencrypt_like(label="Rehearsal")  # fresh throwaway keys for every rehearsal
     alb_cert = pki.issue_leaf([f"*.{alb_domain}", alb_domain])
@@ -123,6 +206,8 @@ def rehearse(raw: Mapping[str, Any], *, without_preflight: bool = False, out: Pr
         gateway_domain=gateway_domain,
         gateway_secret=gateway_secret,
         secrets={f"{settings.alb_secret_namespace}/{alb_secret}": {"tls.crt": alb_cert.chain_pem, "tls.key": alb_cert.key_pem}},
+        # IKS keeps the nlb-dns certificate where it was asked to: the gateway's namespace.
+        secret_namespace=settings.gateway_namespace,
     )
     out(f"rehearsal of stack config for cluster {settings.cluster} (albFlavor={settings.alb_flavor}, clientCertSource={settings.client_cert_source})")
     out(f"stand-ins  ALB {alb_domain} (secret {alb_secret}); gateway {gateway_domain} (secret {gateway_secret})")
@@ -130,77 +215,132 @@ def rehearse(raw: Mapping[str, Any], *, without_preflight: bool = False, out: Pr
 
     rendering = _render(config, cluster, preflight=True)
     if rendering.error is not None:
-        out(f"program    refused: {rendering.error}")
+        out(f"program    refused: {one_line(rendering.error)}")
         if not without_preflight:
             if settings.client_cert_source == "alb":
                 out("           (run with --without-preflight to see what Envoy does with that certificate)")
             return 1
         rendering = _render(config, cluster, preflight=False)
         if rendering.error is not None:
-            out(f"program    refused even without the preflight: {rendering.error}")
+            out(f"program    refused even without the preflight: {one_line(rendering.error)}")
             return 1
         out("program    preflight skipped on request: the objects below are what the program would apply without it")
     for level, message in rendering.logs:
         if level == "warning":
-            out(f"program    warning: {message}")
+            out(f"program    warning: {one_line(message)}")
 
     material = dataplane.ClusterMaterial(alb_cert.chain_pem, alb_cert.key_pem, gateway_cert.chain_pem, gateway_cert.key_pem)
+    plane: dataplane.LoopbackDataPlane | None = None
     try:
         plane = dataplane.LoopbackDataPlane.from_manifests(rendering.manifests(), material)
         identity = client_identity(rendering.manifests())
-        with plane:
-            for line in describe(plane):
-                out(f"configured {line}")
-            outputs = {"albHost": specs.alb_host(alb_domain), "gatewayDomain": gateway_domain}
-            report = verify.run_checks(
-                outputs,
-                identity,
-                ca_pem=pki.anchors_pem,
-                connect_to=[
-                    verify.Target(outputs["albHost"], 443, plane.address, plane.alb_port),
-                    verify.Target(gateway_domain, 443, plane.address, plane.envoy_port),
-                ],
-                path=_teapot_path(settings.routes),
-                timeout=5,
-            )
+        plane.start()
+        out(f"started    {started(plane)}")
+        for line in describe(plane):
+            out(f"configured {line}")
+        path = check_path(settings.routes)
+        expect = TEAPOT_STATUS if path == TEAPOT_PATH else httpbin_answer(plane, path, REQUEST_TIMEOUT)
+        outputs = {"albHost": specs.alb_host(alb_domain), "gatewayDomain": gateway_domain}
+        results = verify.run_checks(
+            outputs,
+            identity,
+            ca_pem=pki.anchors_pem,
+            connect_to=[
+                verify.Target(outputs["albHost"], 443, plane.address, plane.alb_port),
+                verify.Target(gateway_domain, 443, plane.address, plane.envoy_port),
+            ],
+            path=path,
+            expect=expect,
+            timeout=REQUEST_TIMEOUT,
+        )
+        for line in results.render().splitlines():
+            out(f"check      {line}")
+        if hold > 0:
+            out(f"holding    the data plane for {hold:g} s (Ctrl-C or SIGTERM stops it sooner)")
+            time.sleep(hold)
     except dataplane.ToolMissing as exc:
-        out(f"rehearse: {exc}")
-        return 2
+        raise CannotRun(str(exc)) from None
     except (dataplane.DataPlaneError, conf.DataPlaneConfigError) as exc:
-        out(f"rehearse: the data plane did not start: {exc}")
-        return 2
-    for line in report.render().splitlines():
-        out(f"check      {line}")
-    out(f"stopped    {plane.alb}, Envoy and httpbin; key files removed")
-    return 0 if report.ok else 1
+        head, *tail = str(exc).splitlines() or [""]
+        raise CannotRun(f"the data plane did not start: {head.rstrip(':')}", tail) from None
+    finally:
+        if plane is not None:
+            plane.stop()
+    alb = SHOWN_NAMES.get(plane.alb, plane.alb)
+    if not plane.files_removed:
+        out(f"stopped    {alb}, Envoy and httpbin; could not remove {plane.workdir}: remove it by hand")
+        return 1
+    out(f"stopped    {alb}, Envoy and httpbin; key files removed")
+    return 0 if results.ok else 1
 
 
-def _teapot_path(routes: Sequence[str]) -> str:
-    """The recipe's ``/status/418`` when a route serves it, else a path under the first route."""
-    for route in routes:
-        if route == "/" or "/status/418".startswith(route.rstrip("/") + "/"):
-            return "/status/418"
-    return routes[0]
+def hold_arg(text: str) -> float:
+    """argparse type of ``--hold``: seconds, from 0 to an hour."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or not 0 <= value <= MAX_HOLD_SECONDS:
+        raise argparse.ArgumentTypeError(f"must be from 0 to {MAX_HOLD_SECONDS:g} seconds, got {text!r}")
+    return value
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.rehearse", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stack", default="dev", help="stack whose Pulumi.<stack>.yaml to rehearse (default: dev)")
+def _print(line: str) -> None:
+    """A report line, flushed at once: the rehearsal can take a while, and a reader (a person, a
+    test waiting for the ``started`` line) should see each line when it happens."""
+    print(line, flush=True)
+
+
+def main(argv: Sequence[str] | None = None, *, command: bool = False) -> int:
+    """The command line; ``command``: this process ends when ``main`` returns, so signals are
+    left at their default action after, not handed back to an in-process caller."""
+    parser = OneLineParser(prog="python -m tools.rehearse", tool=TOOL, description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stack", default="dev", type=stack_arg,
+                        help="stack whose Pulumi.<stack>.yaml to rehearse (default: dev)")
+    parser.add_argument("--project-dir", type=project_dir_arg, default=ROOT,
+                        help="directory of Pulumi.yaml (default: this project)")
+    parser.add_argument("--config", action="append", type=config_arg, default=[], metavar="KEY=VALUE",
+                        help="set or override a config key for this rehearsal (repeatable)")
     parser.add_argument(
         "--without-preflight", action="store_true",
         help="when the program refuses the ALB certificate, go on without the preflight and show what Envoy does",
     )
-    args = parser.parse_args(argv)
-    try:
-        raw = load_stack_config(ROOT, args.stack)
-    except RenderError as exc:
-        print(f"rehearse: {exc}")
-        return 2
-    try:
-        return rehearse(raw, without_preflight=args.without_preflight)
-    finally:
-        mock_program.close_event_loop()
+    parser.add_argument("--hold", type=hold_arg, default=0.0, metavar="SECONDS",
+                        help="keep the data plane up this long after the checks, to send requests of your own (at most 3600)")
+    with dataplane.stop_on_signals(restore=not command):
+        try:
+            args = parser.parse_args(argv)  # a wrong argument: one line and exit status 2 (OneLineParser)
+            readable_stdout()
+            try:
+                raw = load_stack_config(args.project_dir, args.stack, dict(args.config))
+                status = rehearse(raw, without_preflight=args.without_preflight, hold=args.hold, out=_print)
+                dataplane.check_signals()
+                return status
+            finally:
+                with dataplane.signals_held():
+                    close_event_loops()
+        except InputError as exc:
+            report(TOOL, exc)
+            return 2
+        except CannotRun as exc:
+            with contextlib.suppress(OSError):  # the log is a help; the line on stderr is the message
+                for line in exc.detail:
+                    _print(f"log        {line}")
+            report(TOOL, exc)
+            return 2
+        except dataplane.Interrupted as exc:
+            report(TOOL, f"interrupted by {exc.name}: every process it started is stopped and its key files are removed")
+            return exc.exit_status
+        except KeyboardInterrupt:
+            report(TOOL, "interrupted: every process it started is stopped and its key files are removed")
+            return 130
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            stdout_gone(TOOL, f"cannot write the report to standard output: {exc.strerror or exc}")
+            return 1
+        except Exception as exc:  # noqa: BLE001 - one line instead of a traceback, even for a bug
+            internal_error(TOOL, exc)
+            return 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(command=True))

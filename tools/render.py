@@ -12,18 +12,32 @@ Values only the cluster or IBM Cloud knows become marked placeholders such as
 sentinel is replaced by its marker in the written files.  So the program runs its real code
 paths, a missed sentinel could never resolve or route anywhere, and a marked file is refused by
 the API server (``<`` is not valid in a name or host) if someone applies it by mistake.
+
+Exit status: 0 written; 1 the program refused the configuration (its own message) or it cannot be
+rendered offline; 2 a wrong argument, input file or output directory (:class:`InputError`: one
+line on stderr naming it, before anything is rendered or written).  ``tools.rehearse`` reads its
+files and arguments through the same functions.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import gc
+import io
+import math
+import os
 import re
 import shlex
+import stat
 import sys
+import traceback
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 import yaml
 
@@ -31,14 +45,40 @@ from components.ibmcloud import calls
 from components.settings import PROJECT, ConfigError, Settings, parse_settings
 
 from . import manifests, mock_program
+from .dataplane import Interrupted, signals_held, stop_on_signals
 
 ROOT: Final = Path(__file__).resolve().parent.parent
+TOOL: Final = "render"
 MARK: Final = "rendered offline by tools.render"
 SUMMARY: Final = "SUMMARY.md"
 
 
+#: Pulumi's rule for a stack name; the file read is ``Pulumi.<stack>.yaml``, so no path may sneak in.
+STACK_NAME_RE: Final = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+#: A project or stack file larger than this is not one (and is not read into memory whole).
+MAX_INPUT_BYTES: Final = 1 << 20
+#: Bounds on a config value from a stack file: deeper or bigger is not configuration (and a YAML
+#: alias bomb would otherwise expand when the value is JSON-encoded for the program).
+MAX_VALUE_DEPTH: Final = 32
+MAX_VALUE_ITEMS: Final = 10_000
+
+
 class RenderError(Exception):
-    """The stack cannot be rendered offline; the message says why and what to do."""
+    """The stack cannot be rendered offline; the message says why and what to do (exit status 1)."""
+
+
+class InputError(RenderError):
+    """A command-line argument, an input file or the output directory is wrong (exit status 2).
+
+    Its own class so that both tools tell "fix how it was run" (2) from "the program refuses this
+    configuration" (1); ``tools.rehearse`` reads the same files and arguments through this module.
+    """
+
+
+def one_line(text: object) -> str:
+    """``text`` with its line breaks folded: a tool's message is one line on stderr, whatever a
+    library (YAML, a proxy's log) put in it."""
+    return re.sub(r"\s*[\r\n]+\s*", " ", str(text)).strip()
 
 
 @dataclass(frozen=True)
@@ -106,16 +146,111 @@ def placeholder_cluster(settings: Settings) -> mock_program.ClusterStandIn:
 # --- configuration -------------------------------------------------------------------------------
 
 
-def _yaml_file(path: Path) -> dict[str, Any]:
+def _shape(value: object) -> str:
+    """What a YAML value is, in words, for a message that says what was expected instead."""
+    if value is None:
+        return "empty"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__}"
+
+
+def _read_text(path: Path) -> str:
+    """A project or stack file's text; every way it cannot be read is an :class:`InputError`."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        info = path.stat()
     except FileNotFoundError:
-        raise RenderError(f"{path} does not exist") from None
+        raise InputError(f"{path} does not exist") from None
+    except OSError as exc:
+        raise InputError(f"{path} cannot be read: {exc.strerror or exc} (check the file and its permissions)") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise InputError(f"{path} is a directory, not a file")
+    if not stat.S_ISREG(info.st_mode):  # a FIFO or a device would block or never end
+        raise InputError(f"{path} is not a regular file (a FIFO or a device?)")
+    if info.st_size > MAX_INPUT_BYTES:
+        raise InputError(f"{path} is {info.st_size} bytes: too large for a Pulumi project or stack file (at most {MAX_INPUT_BYTES})")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path} cannot be read: {exc.strerror or exc} (check the file and its permissions)") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{path} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}): save it as UTF-8"
+        ) from None
+
+
+def _yaml_file(path: Path) -> dict[str, Any]:
+    """A YAML file whose top level is a mapping (an empty file is an empty mapping)."""
+    text = _read_text(path)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark_ = exc.problem_mark or exc.context_mark
+        where = f"line {mark_.line + 1}, column {mark_.column + 1}" if mark_ is not None else "position unknown"
+        what = ", ".join(part for part in (exc.context, exc.problem) if part) or "syntax error"
+        raise InputError(f"{path} is not valid YAML: {one_line(what)} ({where})") from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (a NUL, a control character)
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise InputError(f"{path} is not valid YAML: {one_line(exc.reason)} (line {line}, column {column})") from None
     except yaml.YAMLError as exc:
-        raise RenderError(f"{path} is not valid YAML: {exc}") from None
+        raise InputError(f"{path} is not valid YAML: {one_line(exc)} (position unknown)") from None
+    except RecursionError:
+        raise InputError(f"{path} is not valid YAML: nested too deeply") from None
+    if data is None:
+        return {}
     if not isinstance(data, dict):
-        raise RenderError(f"{path} is not a YAML mapping")
+        raise InputError(f"{path}: the top level is {_shape(data)}, not a mapping of keys such as config:")
     return data
+
+
+def _config_section(path: Path, document: Mapping[str, Any], what: str) -> dict[Any, Any]:
+    """The ``config:`` mapping of a project or stack file (absent or empty: none)."""
+    section = document.get("config")
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        raise InputError(f"{path}: config: holds {_shape(section)} where a mapping of {what} belongs")
+    return section
+
+
+def _plain_value_problem(value: Any) -> str | None:
+    """Why a YAML value is no config value the CLI could hand the program (which takes text or
+    JSON), or None.  Bounded: at most :data:`MAX_VALUE_ITEMS` values, :data:`MAX_VALUE_DEPTH` deep."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    seen = 0
+    while stack:
+        item, depth = stack.pop()
+        seen += 1
+        if seen > MAX_VALUE_ITEMS:
+            return f"holds more than {MAX_VALUE_ITEMS} values: that is not configuration"
+        if depth > MAX_VALUE_DEPTH:
+            return f"is nested more than {MAX_VALUE_DEPTH} levels deep: that is not configuration"
+        if isinstance(item, float) and not math.isfinite(item):
+            return f"holds {item!r}, a number out of the range a config value can hold"
+        if item is None or isinstance(item, (str, bool, int, float)):
+            continue
+        if isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if not isinstance(key, str):
+                    return f"has a key {key!r} that is {_shape(key)}, not text: quote it"
+                stack.append((child, depth + 1))
+        else:
+            kind = "a YAML date or time" if hasattr(item, "isoformat") else _shape(item)
+            return f"holds {kind} ({one_line(item)[:40]}), not text, a number, a list or a mapping: quote it to pass it as text"
+    return None
 
 
 def load_stack_config(project_dir: Path, stack: str, overrides: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -123,27 +258,45 @@ def load_stack_config(project_dir: Path, stack: str, overrides: Mapping[str, str
 
     Keys come back without the project prefix; keys of other namespaces (``kubernetes:...``) do
     not reach the program and are left out.  Encrypted (``secure:``) values cannot be read
-    without the CLI: pass them with ``--config``.
+    without the CLI: pass them with ``--config``.  A file that cannot be read or has the wrong
+    shape raises :class:`InputError` naming it.
     """
     overrides = overrides or {}
-    project = _yaml_file(project_dir / "Pulumi.yaml")
+    project_file = project_dir / "Pulumi.yaml"
+    project = _yaml_file(project_file)
     if project.get("name") != PROJECT:
-        raise RenderError(f"{project_dir / 'Pulumi.yaml'} is not the {PROJECT} project (name: {project.get('name')!r})")
+        raise InputError(
+            f"{project_file} is not the {PROJECT} project (name: {project.get('name')!r}): --project-dir names its directory"
+        )
     config: dict[str, Any] = {}
-    for key, spec in (project.get("config") or {}).items():
+    for key, spec in _config_section(project_file, project, "config keys").items():
         if isinstance(spec, dict) and "default" in spec:
-            config[key] = spec["default"]
+            problem = _plain_value_problem(spec["default"])
+            if problem:
+                raise InputError(f"{project_file}: config: {key}: default {problem}")
+            config[str(key)] = spec["default"]
     stack_file = project_dir / f"Pulumi.{stack}.yaml"
-    values = _yaml_file(stack_file).get("config") or {}
-    for key, value in dict(values).items():
-        namespace, _, name = str(key).rpartition(":")
+    if not stack_file.exists() and not stack_file.is_symlink():
+        known = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in project_dir.glob("Pulumi.?*.yaml"))
+        hint = f"stacks with a file here: {', '.join(known)}" if known else "no stack has a file here"
+        raise InputError(f"{stack_file} does not exist ({hint})")
+    values = _config_section(stack_file, _yaml_file(stack_file), "config keys to values")
+    for key, value in values.items():
+        if not isinstance(key, str):
+            raise InputError(f"{stack_file}: config: the key {key!r} is {_shape(key)}, not a config key name")
+        namespace, _, name = key.rpartition(":")
         if namespace not in ("", PROJECT):
             continue
-        if isinstance(value, dict) and "secure" in value and name not in overrides:
-            raise RenderError(
+        if isinstance(value, dict) and "secure" in value:
+            if name in overrides:
+                continue
+            raise InputError(
                 f"config {PROJECT}:{name} in {stack_file.name} is encrypted (secure:), which only the Pulumi CLI can "
                 f"decrypt: pass it with --config {name}=VALUE"
             )
+        problem = _plain_value_problem(value)
+        if problem:
+            raise InputError(f"{stack_file}: config {PROJECT}:{name} {problem}")
         config[name] = value
     for key, value in overrides.items():
         config[key.rpartition(":")[2]] = value
@@ -209,8 +362,10 @@ def render_stack(project_dir: Path, stack: str, overrides: Mapping[str, str] | N
         )
     cluster = placeholder_cluster(settings)
     rendering = mock_program.render(raw, cluster, stack=stack)
+    if isinstance(rendering.error, KeyboardInterrupt):  # Ctrl-C during the run: not the program's failure
+        raise rendering.error
     if rendering.error is not None:
-        raise RenderError(f"the program failed: {rendering.error}")
+        raise RenderError(f"the program stopped with an error: {one_line(rendering.error)}")
 
     records = [r for r in rendering.resources if r.custom and not r.type.startswith("pulumi:providers:")]
     order = manifests.dependency_steps({r.urn: r.dependencies for r in records})
@@ -246,62 +401,118 @@ def _flag(argv: Sequence[str], name: str) -> list[str]:
     return [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == name]
 
 
+def _last(argv: Sequence[str], name: str) -> str:
+    """The value of a flag given once (the last one wins, as with argparse); "" when absent."""
+    values = _flag(argv, name)
+    return values[-1] if values else ""
+
+
+class RunTimeValue(str):
+    """A value only known when the command runs (``<ip>``, ``<subdomain>``, ``<crn>``).
+
+    A type of its own so that :func:`shell_line` knows it by type, not by its text: it is shown as
+    it is, while a real value that happens to read ``<ip>`` is shell-quoted like any other.
+    """
+
+
+RUN_TIME_IP: Final = RunTimeValue("<ip>")
+RUN_TIME_SUBDOMAIN: Final = RunTimeValue("<subdomain>")
+RUN_TIME_CRN: Final = RunTimeValue("<crn>")
+
+
+def shell_line(words: Sequence[str]) -> str:
+    """``words`` as the shell must read them: :func:`shlex.join`, except that a
+    :class:`RunTimeValue` stays readable (``--ip <ip>``, not ``--ip '<ip>'``).
+
+    The markers of :data:`PLACEHOLDERS` stay readable too: their sentinels need no quoting, and
+    :func:`mark` replaces them after quoting.  So in the summary a bare ``<...>`` is always a
+    placeholder, and every real value is quoted exactly as the shell needs it.
+    """
+    return " ".join(word if isinstance(word, RunTimeValue) else shlex.quote(word) for word in words)
+
+
 def ibmcloud_calls(command_line: str, *, stored_hostname: str = GATEWAY_DOMAIN.sentinel) -> list[tuple[str, str]]:
     """The ``ibmcloud`` calls one stored command line makes, as (call, note).
 
     Built by the functions the module runs (:mod:`components.ibmcloud.calls`), so the summary
-    cannot drift from what runs; values only known at run time are passed as ``<ip>``,
-    ``<subdomain>``, ``<crn>``.  ``stored_hostname``: the subdomain a delete finds in the stored
-    result of the create.
+    cannot drift from what runs, and quoted by :func:`shell_line`; values only known at run time
+    are passed as ``<ip>``, ``<subdomain>``, ``<crn>``.  ``stored_hostname``: the subdomain a
+    delete finds in the stored result of the create.
     """
 
     def shown(args: Sequence[str]) -> str:
-        return " ".join(["ibmcloud", *args])  # not shell-quoted: the <...> placeholders read as they are
+        return shell_line(["ibmcloud", *args])
 
     argv = shlex.split(command_line)
     action = argv[3] if len(argv) > 3 else ""
-    cluster = " ".join(_flag(argv, "--cluster"))
+    cluster = _last(argv, "--cluster")
     addresses = _flag(argv, "--address")
-    cluster_type = "vpc" if _flag(argv, "--type") == ["vpc"] else "classic"
+    cluster_type = "vpc" if _last(argv, "--type") == "vpc" else "classic"
     ls = (shown(calls.nlb_dns_ls(cluster)), "")
     if action in ("create", "update"):
-        namespace = " ".join(_flag(argv, "--secret-namespace"))
+        namespace = _last(argv, "--secret-namespace")
         listed = [ls]
         if action == "update":
             listed.append(("", "keeps the stored registration while `nlb-dns ls` shows it for these addresses; otherwise:"))
         listed.append((shown(calls.nlb_dns_create(cluster, cluster_type, addresses, namespace)),
                        "unless a registration holds the address already: that one is adopted"))
         if cluster_type == "classic":
-            listed.append((shown(calls.nlb_dns_add(cluster, ["<ip>"], "<subdomain>")),
+            listed.append((shown(calls.nlb_dns_add(cluster, [RUN_TIME_IP], RUN_TIME_SUBDOMAIN)),
                            "only to add an IP that an adopted registration lacks"))
-        timeout = " ".join(_flag(argv, "--timeout"))
+        timeout = _last(argv, "--timeout")
         listed.append((ls[0], f"repeated until the certificate is ready, at most {timeout} s"))
         return listed
     if action == "delete":
         host = stored_hostname
+        where = "on the subdomain a fresh `nlb-dns ls` shows it on (the stored one unless moved by hand)"
         if cluster_type == "vpc":
-            remove = [(shown(calls.nlb_dns_rm_vpc(cluster, host)), "")]
+            remove = [(shown(calls.nlb_dns_rm_vpc(cluster, host)), where)]
         else:
-            remove = [(shown(calls.nlb_dns_rm_classic(cluster, a, host)), "") for a in addresses]
+            remove = [(shown(calls.nlb_dns_rm_classic(cluster, a, host)), where) for a in addresses]
         secret = (shown(calls.nlb_dns_secret_rm(cluster, host)), "unless other load balancers still use the subdomain")
-        return [ls, *remove, secret]
-    name, namespace = " ".join(_flag(argv, "--name")), " ".join(_flag(argv, "--namespace"))
+        after = ("", "a removal that fails is followed by a fresh `nlb-dns ls`: what is gone counts as removed")
+        return [ls, *remove, secret, after]
+    name, namespace = _last(argv, "--name"), _last(argv, "--namespace")
     if action == "unmirror-secret":
-        return [(shown(calls.ingress_secret_rm(cluster, name, namespace)), "")]
+        return [(shown(calls.ingress_secret_rm(cluster, name, namespace)),
+                 "if it fails, a fresh `ingress secret ls` decides: what is gone counts as removed")]
     if action == "mirror-secret":
-        source = " ".join(_flag(argv, "--from-namespace"))
+        source = _last(argv, "--from-namespace")
         return [
             (shown(calls.ingress_secret_get(cluster, name, source)), "the certificate's CRN"),
             (shown(calls.ingress_secret_get(cluster, name, namespace)), "is the copy there and current?"),
-            (shown(calls.ingress_secret_create(cluster, name, namespace, "<crn>")),
+            (shown(calls.ingress_secret_create(cluster, name, namespace, RUN_TIME_CRN)),
              "when there is no copy (`ingress secret update` when it points at another certificate)"),
         ]
     return [("", f"unknown action {action!r}")]
 
 
+def code_span(text: str) -> str:
+    """``text`` as a Markdown code span whatever it holds: the fence is longer than any run of
+    backticks inside (CommonMark), so a quoted value cannot end the span early."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if longest else ""  # one space each side is stripped again by the reader
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def _call_line(call: str, note: str) -> str:
-    text = f"`{mark(call)}`" if call else ""
+    text = code_span(mark(call)) if call else ""
     return f"    - {text}{' — ' if call and note else ''}{note}"
+
+
+def command_lines(inputs: Mapping[str, Any]) -> list[str]:
+    """The summary's lines for one pulumi-command ``Command``: each stored command line exactly as
+    stored (and run by ``sh -c``), placeholders marked, then the ``ibmcloud`` calls it makes."""
+    lines: list[str] = []
+    create, update = (str(inputs.get(k) or "") for k in ("create", "update"))
+    actions = [("on create and update", "create")] if create == update else [("on create", "create"), ("on update", "update")]
+    for when, key in (*actions, ("on destroy", "delete")):
+        line = str(inputs.get(key) or "")
+        if line:
+            lines.append(f"  - {when}: {code_span(mark(line))} runs")
+            lines += [_call_line(call, note) for call, note in ibmcloud_calls(line)]
+    return lines
 
 
 def regenerate_command(stack: str, overrides: Mapping[str, str] | None) -> str:
@@ -328,20 +539,14 @@ def _summary(
     lines += ["", "## ibmcloud commands", ""]
     if cluster.discover_calls:
         lines.append(
-            f"- The program itself, during preview and update: `{shlex.join(['ibmcloud', *calls.cluster_get(settings.cluster)])}` "
+            f"- The program itself, during preview and update: {code_span(shell_line(['ibmcloud', *calls.cluster_get(settings.cluster)]))} "
             "(albDomain/albSecret are not set)."
         )
     commands = [s for s in steps if s.record is not None and s.record.type == "command:local:Command"]
     for s in commands:
         assert s.record is not None
         lines.append(f"- `{s.record.name}` (pulumi-command, step {s.step}):")
-        create, update = (str(s.record.inputs.get(k) or "") for k in ("create", "update"))
-        actions = [("on create and update", "create")] if create == update else [("on create", "create"), ("on update", "update")]
-        for when, key in (*actions, ("on destroy", "delete")):
-            line = str(s.record.inputs.get(key) or "")
-            if line:
-                lines.append(f"  - {when}: `{mark(line)}` runs")
-                lines += [_call_line(call, note) for call, note in ibmcloud_calls(line)]
+        lines += command_lines(s.record.inputs)
     if not commands and not cluster.discover_calls:
         lines.append("- none: gatewayDomain and gatewaySecret are set, and the ALB secret is used where it is.")
     lines += ["", "## Stack outputs", ""]
@@ -374,57 +579,243 @@ def _summary(
 
 
 def _ours(path: Path) -> bool:
+    """Whether a regular file starts with our mark (a FIFO is never opened: it would block)."""
     try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            return False
         with path.open(encoding="utf-8") as handle:
-            return MARK in handle.readline()
+            return MARK in handle.readline(4096)
     except (OSError, UnicodeDecodeError):
         return False
 
 
+def out_dir_problem(out_dir: Path) -> str | None:
+    """Why ``out_dir`` cannot take the render, or None; checked before rendering, so a wrong
+    ``--out`` costs nothing and leaves nothing half-written."""
+    if out_dir.exists() or out_dir.is_symlink():
+        if not out_dir.is_dir():
+            if out_dir.is_file():
+                return f"{out_dir} is a file, not a directory"
+            return f"{out_dir} is not a directory (a FIFO, a device or a broken link?)"
+        if not os.access(out_dir, os.W_OK | os.X_OK):
+            return f"{out_dir} is not writable (choose another --out)"
+        return None
+    for ancestor in out_dir.parents:  # the nearest that exists must be a writable directory
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                return f"{ancestor} is a file, so {out_dir} cannot be made inside it"
+            if not os.access(ancestor, os.W_OK | os.X_OK):
+                return f"{out_dir} cannot be made: {ancestor} is not writable (choose another --out)"
+            return None
+    return None
+
+
 def write(result: OfflineRender, out_dir: Path) -> list[Path]:
-    """Write the files; files of an earlier render there are removed first, nothing else is."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for old in out_dir.iterdir():
-        if old.is_file() and old.suffix in (".yaml", ".md") and _ours(old):
-            old.unlink()
-    written = []
-    for name, text in result.files.items():
-        path = out_dir / name
-        path.write_text(text, encoding="utf-8")
-        written.append(path)
+    """Write the files; files of an earlier render there are removed first, nothing else is.
+
+    A file of ours by name that this tool did not write is never overwritten: that, and every
+    failure to write, is an :class:`InputError` naming ``--out``.
+    """
+    problem = out_dir_problem(out_dir)
+    if problem:
+        raise InputError(f"--out {out_dir}: {problem}")
+    for name in result.files:
+        target = out_dir / name
+        if (target.exists() or target.is_symlink()) and not _ours(target):
+            raise InputError(
+                f"--out {out_dir}: {name} exists and was not written by tools.render: move it away or choose another --out"
+            )
+    path = out_dir
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for old in out_dir.iterdir():
+            path = old
+            if old.suffix in (".yaml", ".md") and _ours(old):
+                old.unlink()
+        written = []
+        for name, text in result.files.items():
+            path = out_dir / name
+            path.write_text(text, encoding="utf-8")
+            written.append(path)
+    except OSError as exc:
+        raise InputError(f"--out {out_dir}: cannot write {path} ({exc.strerror or exc}): check the directory and its permissions") from None
     return written
 
 
-def _override(text: str) -> tuple[str, str]:
+# --- the command line ----------------------------------------------------------------------------
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line on stderr naming the argument, exit status 2
+    (argparse's own print the whole usage first)."""
+
+    def __init__(self, *args: Any, tool: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.tool = tool
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.tool}: {one_line(message)} ({self.prog} --help lists the options)\n")
+
+
+def stack_arg(text: str) -> str:
+    """argparse type of ``--stack``: a stack name, which becomes part of a file name."""
+    if not STACK_NAME_RE.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a stack name (letters, digits, '-', '_', '.'; at most 100): the tool reads Pulumi.<stack>.yaml"
+        )
+    return text
+
+
+def project_dir_arg(text: str) -> Path:
+    """argparse type of ``--project-dir``: an existing directory (Pulumi.yaml is checked later)."""
+    if not text:
+        raise argparse.ArgumentTypeError("must not be empty")
+    path = Path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{text} does not exist")
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is not a directory")
+    return path
+
+
+def out_dir_arg(text: str) -> Path:
+    """``--out``: a directory that exists or can be made, and can be written; checked before
+    rendering, with the message :func:`write` would give."""
+    if not text:
+        raise InputError("--out: must not be empty (the directory to write the files to)")
+    problem = out_dir_problem(Path(text))
+    if problem:
+        raise InputError(f"--out {text}: {problem}")
+    return Path(text)
+
+
+def config_arg(text: str) -> tuple[str, str]:
+    """argparse type of ``--config KEY=VALUE``: a key of this program (bare or ``project:key``)."""
     key, sep, value = text.partition("=")
-    if not sep or not key.strip():
+    key = key.strip()
+    if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key.strip(), value
+    namespace, _, name = key.rpartition(":")
+    if namespace not in ("", PROJECT) or not name:
+        raise argparse.ArgumentTypeError(f"{key!r} is not a key of {PROJECT}: give KEY or {PROJECT}:KEY")
+    return name, value
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m tools.render",
+def close_event_loops() -> None:
+    """Close every event loop Pulumi made, the worker threads' first, before the interpreter exits.
+
+    Pulumi's MockMonitor serves each registration in a worker thread of the main loop's default
+    executor and calls ``_ensure_event_loop()`` there, so every worker gets a loop of its own that
+    nobody closes.  At exit such a loop is garbage in a reference cycle with its self-pipe socket;
+    when the collector finalizes the socket first, the loop's ``__del__`` closes a socket whose
+    ``fileno()`` is already -1 and prints ``ValueError: Invalid file descriptor: -1``.  Closed here,
+    while the idle workers still hold them, they leave nothing for the finalizers.  The main
+    thread's loop goes last: closing it shuts the executor down and lets the workers exit.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            main_loop: asyncio.AbstractEventLoop | None = asyncio.get_event_loop()
+        except RuntimeError:
+            main_loop = None
+    for obj in gc.get_objects():
+        if isinstance(obj, asyncio.AbstractEventLoop) and obj is not main_loop and not obj.is_running() and not obj.is_closed():
+            obj.close()
+    if main_loop is not None and not main_loop.is_closed() and not main_loop.is_running():
+        _cancel_pending(main_loop)
+    mock_program.close_event_loop()
+
+
+def _cancel_pending(loop: asyncio.AbstractEventLoop, timeout: float = 5.0) -> None:
+    """Cancel what an interrupted run left pending (Pulumi's program task) and let it unwind, as
+    ``asyncio.run`` does, within ``timeout``: a task destroyed pending prints a traceback at exit."""
+    pending = asyncio.all_tasks(loop)
+    if not pending:
+        return
+    for task in pending:
+        task.cancel()
+    loop.run_until_complete(asyncio.wait(pending, timeout=timeout))
+    for task in pending:
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved: no "exception was never retrieved" report
+
+
+def report(tool: str, message: object) -> None:
+    """One line on stderr, prefixed with the tool's name."""
+    print(f"{tool}: {one_line(message)}", file=sys.stderr, flush=True)
+
+
+def internal_error(tool: str, exc: BaseException) -> None:
+    """A bug, not bad input: still one line, with where it happened, instead of a traceback."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    report(tool, f"internal error in tools.{tool} (please report it): {type(exc).__name__}: {exc}{where}")
+
+
+def stdout_gone(tool: str, message: str) -> None:
+    """Standard output went away (``| head``, ``>&-``): say so once on stderr, and point stdout at
+    /dev/null so that the interpreter's last flush at exit cannot print a traceback."""
+    report(tool, message)
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def readable_stdout() -> None:
+    """A character the terminal's encoding lacks prints escaped instead of raising."""
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(errors="backslashreplace")
+
+
+def main(argv: Sequence[str] | None = None, *, command: bool = False) -> int:
+    """Exit status 0 written; 1 the program refused the configuration (its own message) or it
+    cannot be rendered offline; 2 a wrong argument, input file or output directory; 128 + N
+    when signal N stopped it (130 Ctrl-C).  ``command``: the process ends when ``main`` returns
+    (signals are left at their default action, not handed back to an in-process caller)."""
+    parser = OneLineParser(
+        prog="python -m tools.render", tool=TOOL,
         description="Write what `pulumi up` would apply for a stack, without the Pulumi CLI, a cluster or IBM Cloud.",
     )
-    parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
-    parser.add_argument("--out", type=Path, default=Path("manifests"), help="output directory (default: manifests)")
-    parser.add_argument("--project-dir", type=Path, default=ROOT, help="directory of Pulumi.yaml (default: this project)")
-    parser.add_argument("--config", action="append", type=_override, default=[], metavar="KEY=VALUE",
+    parser.add_argument("--stack", required=True, type=stack_arg, help="stack name: reads Pulumi.<stack>.yaml")
+    parser.add_argument("--out", default="manifests", help="output directory (default: manifests)")
+    parser.add_argument("--project-dir", type=project_dir_arg, default=ROOT, help="directory of Pulumi.yaml (default: this project)")
+    parser.add_argument("--config", action="append", type=config_arg, default=[], metavar="KEY=VALUE",
                         help="set or override a config key for this render (repeatable)")
-    args = parser.parse_args(argv)
-    try:
-        result = render_stack(args.project_dir, args.stack, dict(args.config))
-    except RenderError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        mock_program.close_event_loop()
-    written = write(result, args.out)
-    print(result.summary)
-    print(f"wrote {len(written)} files to {args.out}")
+    with stop_on_signals(restore=not command):
+        try:
+            args = parser.parse_args(argv)  # a wrong argument: one line and exit status 2 (OneLineParser)
+            out = out_dir_arg(args.out)
+            readable_stdout()
+            try:
+                with signals_held():  # raised inside Pulumi's event loop, a signal can wedge it: wait for the run
+                    result = render_stack(args.project_dir, args.stack, dict(args.config))
+            finally:
+                with signals_held():
+                    close_event_loops()
+            written = write(result, out)
+            print(result.summary)
+            print(f"wrote {len(written)} files to {out}", flush=True)
+        except InputError as exc:
+            report(TOOL, exc)
+            return 2
+        except RenderError as exc:
+            report(TOOL, exc)
+            return 1
+        except Interrupted as exc:
+            report(TOOL, f"interrupted by {exc.name}: run it again for a complete render")
+            return exc.exit_status
+        except KeyboardInterrupt:
+            report(TOOL, "interrupted: run it again for a complete render")
+            return 130
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            stdout_gone(TOOL, f"cannot write the summary to standard output: {exc.strerror or exc}; the files are written")
+            return 1
+        except Exception as exc:  # noqa: BLE001 - one line instead of a traceback, even for a bug
+            internal_error(TOOL, exc)
+            return 1
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(command=True))
