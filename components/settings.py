@@ -28,11 +28,12 @@ CLIENT_CERT_SOURCES: Final = ("private-ca", "alb")
 ALB_TLS_MODES: Final = ("mirror", "default-certificate")
 ISTIO_API_VERSIONS: Final = ("networking.istio.io/v1", "networking.istio.io/v1beta1")
 
-#: Default IngressClass per ALB flavour: the IKS community ingress-nginx ALB serves nginx and
-#: ibm-legacy; IKS's Traefik ALBs (Traefik 3.x) have their own classes (public-/private-iks-traefik).
+#: Default IngressClass per ALB flavour: the IKS community ingress-nginx ALBs serve
+#: public-iks-k8s-nginx, IKS's Traefik ALBs (Traefik 3.x) public-/private-iks-traefik, and IBM's
+#: retired ALB image, the only one that reads ingress.bluemix.net annotations, iks-nginx.
 DEFAULT_INGRESS_CLASS: Final[dict[str, str]] = {
     "nginx": "public-iks-k8s-nginx",
-    "ibm-legacy": "public-iks-k8s-nginx",
+    "ibm-legacy": "iks-nginx",
     "traefik": "public-iks-traefik",
 }
 
@@ -64,7 +65,7 @@ KEYS: Final[dict[str, KeySpec]] = {
     "albSecretNamespace": KeySpec("default", "namespace of the ALB's TLS secret."),
     "albFlavor": KeySpec("nginx", "nginx (IKS community ingress-nginx ALB), traefik (IKS Traefik ALB, a ServersTransport; ingressClassName then defaults to public-iks-traefik) or ibm-legacy (ingress.bluemix.net/ssl-services)."),
     "albTlsMode": KeySpec("mirror", "how the Ingress in gatewayNamespace gets the ALB certificate: mirror (ibmcloud ks ingress secret create --cert-crn) or default-certificate (the ALB's defaultCertificate)."),
-    "ingressClassName": KeySpec(None, "IngressClass of the ALB; unset: public-iks-k8s-nginx (nginx, ibm-legacy) or public-iks-traefik (traefik)."),
+    "ingressClassName": KeySpec(None, "IngressClass of the ALB; unset: public-iks-k8s-nginx (nginx), public-iks-traefik (traefik) or iks-nginx (ibm-legacy)."),
     "clientCertSource": KeySpec("private-ca", "private-ca (a CA and client certificate made here) or alb (the ALB's own certificate)."),
     "trustedCaPem": KeySpec(None, "PEM bundle the ALB trusts for the gateway (alb mode: the gateway too); unset: ISRG Root X1 + X2."),
     "gatewayNamespace": KeySpec("istio-system", "namespace of the Istio ingress gateway workload."),
@@ -74,7 +75,7 @@ KEYS: Final[dict[str, KeySpec]] = {
     "gatewaySecret": KeySpec(None, "certificate secret of gatewayDomain in gatewayNamespace."),
     "appNamespace": KeySpec("httptools", "namespace of the httpbin sample, created and deleted by the program: never a system namespace or gatewayNamespace."),
     "deployHttpbin": KeySpec(True, "deploy Istio's httpbin sample."),
-    "routes": KeySpec(["/status"], "path prefixes routed from the ALB through the gateway to httpbin; with nginx and ibm-legacy only letters, digits, /, _ and - (ingress-nginx's strict path check)."),
+    "routes": KeySpec(["/status"], "path prefixes routed from the ALB through the gateway to httpbin; with nginx only letters, digits, /, _ and - (ingress-nginx's strict path check)."),
     "istioApiVersion": KeySpec("networking.istio.io/v1", "apiVersion of the Istio Gateway and VirtualService."),
     "certWaitTimeoutSeconds": KeySpec(1800, "how long to wait for the nlb-dns certificate."),
     "clientCertValidityHours": KeySpec(2160, "validity of the ALB client certificate (private-ca)."),
@@ -95,8 +96,8 @@ _API_INVALID_SUFFIXES: Final = ("/..", "/.")
 #: ingress-nginx's strict-validate-path-type (on by default since controller v1.12): Prefix and
 #: Exact paths may hold only letters, digits, '/', '_' and '-'.
 _NGINX_PATH_RE: Final = re.compile(r"^/[A-Za-z0-9_/-]*$")
-#: The flavours whose ALB is the community ingress-nginx controller.
-NGINX_FLAVORS: Final = ("nginx", "ibm-legacy")
+#: The flavours whose ALB is the community ingress-nginx controller (IBM's retired image is not).
+NGINX_FLAVORS: Final = ("nginx",)
 #: A cluster name or ID as IKS accepts them (letters, digits, '.', '_', '-'; starting with one
 #: of the first two), which also keeps it from being read as a flag by the ibmcloud CLI.
 _CLUSTER_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")

@@ -50,13 +50,47 @@ KEY_POLICY = "no-private-key-outside-secrets"
 #: The program's defaults (settings.py); a stack that changes them sets the same in the policy config.
 DEFAULT_GATEWAY_SELECTOR: Mapping[str, str] = {"istio": "ingressgateway"}
 DEFAULT_GATEWAY_SERVICE = "istio-ingressgateway"
+
+#: The labels of the ingress gateway's pods, which a Gateway applies to when its selector is a
+#: subset of them.  Istio's default profile (istioctl/operator) and the IKS managed Istio add-on
+#: install the same ``istio-ingressgateway`` Deployment; its pod template carries these labels
+#: (and revision/canonical-name labels Istio's injector adds).  Policy config ``gatewayPodLabels``
+#: replaces the list; ``gatewaySelector`` (the stack's) is always one more set.
+DEFAULT_GATEWAY_POD_LABELS: tuple[Mapping[str, str], ...] = (
+    {
+        "app": "istio-ingressgateway",
+        "istio": "ingressgateway",
+        "chart": "gateways",
+        "heritage": "Tiller",
+        "release": "istio",
+        "install.operator.istio.io/owning-resource": "unknown",
+        "operator.istio.io/component": "IngressGateways",
+        "istio.io/rev": "default",
+        "service.istio.io/canonical-name": "istio-ingressgateway",
+        "service.istio.io/canonical-revision": "latest",
+        "sidecar.istio.io/inject": "false",
+    },
+)
+
+#: IngressClass -> the ALB flavour of the controller that serves it on IKS: the community
+#: ingress-nginx ALBs (public-/private-iks-k8s-nginx), IBM's retired ALB image (iks-nginx),
+#: the Traefik ALBs (public-/private-iks-traefik).  Policy config ``ingressClasses`` adds to it.
+DEFAULT_INGRESS_CLASSES: Mapping[str, str] = {
+    "public-iks-k8s-nginx": "nginx",
+    "private-iks-k8s-nginx": "nginx",
+    "iks-nginx": "ibm-legacy",
+    "public-iks-traefik": "traefik",
+    "private-iks-traefik": "traefik",
+}
+#: The cluster's default IngressClass, which serves an Ingress that names none (the program's
+#: own default); policy config ``defaultIngressClass``.
+DEFAULT_INGRESS_CLASS = "public-iks-k8s-nginx"
 HTTPS_PORT = 443
 ISTIO_MIN_TLS = ("TLSV1_2", "TLSV1_3")
 TRAEFIK_MIN_TLS = ("VersionTLS12", "VersionTLS13")
 
 NGINX = "nginx.ingress.kubernetes.io/"
 BLUEMIX = "ingress.bluemix.net/"
-TRAEFIK = "traefik.ingress.kubernetes.io/"
 
 PRIVATE_KEY_RE = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")
 _BASE64_TEXT = re.compile(r"^[A-Za-z0-9+/\s]{16,}={0,2}\s*$")
@@ -128,19 +162,39 @@ class Finding:
     detail: str = ""
 
 
+def _labels(value: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in dict(value).items()}
+
+
 @dataclass(frozen=True)
 class PolicySettings:
     """The policy config (``pulumi preview --policy-pack-config``), defaults as the program's."""
 
     gateway_selector: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_GATEWAY_SELECTOR))
     gateway_service: str = DEFAULT_GATEWAY_SERVICE
+    gateway_pod_labels: tuple[Mapping[str, str], ...] = DEFAULT_GATEWAY_POD_LABELS
+    ingress_classes: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_INGRESS_CLASSES))
+    default_ingress_class: str = DEFAULT_INGRESS_CLASS
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any] | None) -> PolicySettings:
         config = config or {}
         selector = config.get("gatewaySelector") or DEFAULT_GATEWAY_SELECTOR
         service = config.get("gatewayService") or DEFAULT_GATEWAY_SERVICE
-        return cls(gateway_selector={str(k): str(v) for k, v in dict(selector).items()}, gateway_service=str(service))
+        pods = config.get("gatewayPodLabels") or DEFAULT_GATEWAY_POD_LABELS
+        classes = {**DEFAULT_INGRESS_CLASSES, **_labels(config.get("ingressClasses") or {})}
+        return cls(
+            gateway_selector=_labels(selector),
+            gateway_service=str(service),
+            gateway_pod_labels=tuple(_labels(labels) for labels in pods),
+            ingress_classes=classes,
+            default_ingress_class=str(config.get("defaultIngressClass") or DEFAULT_INGRESS_CLASS),
+        )
+
+    def gateway_workloads(self) -> tuple[Mapping[str, str], ...]:
+        """The label sets of the gateway's pods: the configured ones, and the stack's selector
+        (the pods it selects carry at least those labels)."""
+        return (*self.gateway_pod_labels, self.gateway_selector)
 
 
 Check = Callable[[Mapping[str, Any], PolicySettings], Finding]
@@ -171,11 +225,17 @@ def _port_number(value: Any) -> int | None:
         return None
 
 
+def selects(selector: Mapping[str, Any], pod_labels: Mapping[str, str]) -> bool:
+    """Istio applies a Gateway to a workload whose labels include every label of its selector."""
+    return all(pod_labels.get(key) == value for key, value in selector.items())
+
+
 def check_gateway(gateway: Mapping[str, Any], settings: PolicySettings) -> Finding:
     """Every server on 443 of a Gateway selecting the ingress gateway: MUTUAL, credential, SANs, TLS >= 1.2.
 
-    A Gateway selects the ingress gateway when each label of its selector has the same value in
-    the gateway's labels (``gatewaySelector``); an empty selector counts as selecting it.
+    A Gateway applies to the gateway's pods when its selector is a subset of their labels
+    (:meth:`PolicySettings.gateway_workloads`); a Gateway without a selector applies to every
+    gateway workload, so it is judged too.
     """
     found = Finding()
     selector = get(gateway, "spec", "selector")
@@ -186,7 +246,7 @@ def check_gateway(gateway: Mapping[str, Any], settings: PolicySettings) -> Findi
     if any(isinstance(v, Unknown) for v in selector.values()):
         found.unknown.extend(v.path for v in selector.values() if isinstance(v, Unknown))
         return found
-    if any(settings.gateway_selector.get(k) != v for k, v in selector.items()):
+    if not any(selects(selector, labels) for labels in settings.gateway_workloads()):
         return found
     servers = get(gateway, "spec", "servers")
     if isinstance(servers, Unknown):
@@ -249,7 +309,6 @@ class IngressFlavour:
     """How to recognise one ALB flavour's Ingress, and what it must say to re-encrypt with mTLS."""
 
     name: str
-    annotation_prefixes: tuple[str, ...]
     #: Substrings of ``ingressClassName`` that mean this flavour when no annotation says so.
     class_hints: tuple[str, ...]
     check: Callable[[Mapping[str, Any], str, Finding], None]
@@ -310,24 +369,53 @@ def _check_ibm_legacy(annotations: Mapping[str, Any], gateway_service: str, foun
         )
 
 
-#: First match wins: annotations decide, then the IngressClass (ibm-legacy uses an nginx class too).
+def _check_traefik_ingress(annotations: Mapping[str, Any], gateway_service: str, found: Finding) -> None:
+    """Traefik takes backend TLS from the backend *Service*'s annotations (a ServersTransport), never
+    from the Ingress: routed straight to the installation's gateway Service, it would not present
+    the ALB's client certificate (the program routes to a Service of its own for that)."""
+    found.violations.append(
+        f"it routes to the gateway Service {gateway_service} through a Traefik ALB: Traefik reads backend TLS "
+        "from the Service's serversTransport annotation, so route to a Service bound to a ServersTransport "
+        "(as the program's albFlavor=traefik does)"
+    )
+
+
+#: The flavours by name; :func:`detect_flavour` picks one by the Ingress's class.
 INGRESS_FLAVOURS: tuple[IngressFlavour, ...] = (
-    IngressFlavour("ibm-legacy", (BLUEMIX,), (), _check_ibm_legacy),
-    IngressFlavour("nginx", (NGINX,), ("nginx",), _check_nginx),
+    IngressFlavour("ibm-legacy", (), _check_ibm_legacy),
+    IngressFlavour("nginx", ("nginx",), _check_nginx),
+    IngressFlavour("traefik", ("traefik",), _check_traefik_ingress),
 )
+_FLAVOUR_BY_NAME: dict[str, IngressFlavour] = {f.name: f for f in INGRESS_FLAVOURS}
 
 
-def detect_flavour(ingress: Mapping[str, Any]) -> IngressFlavour | None | Unknown:
+def ingress_class(ingress: Mapping[str, Any], settings: PolicySettings) -> str | Unknown:
+    """The class that decides which controller serves the Ingress: the legacy annotation when set
+    (controllers read it first), else ``spec.ingressClassName``, else the cluster's default class."""
     annotations = get(ingress, "metadata", "annotations") or {}
     if isinstance(annotations, Unknown):
         return annotations
-    for flavour in INGRESS_FLAVOURS:
-        if any(str(k).startswith(flavour.annotation_prefixes) for k in annotations):
-            return flavour
-    ingress_class = get(ingress, "spec", "ingressClassName") or annotations.get("kubernetes.io/ingress.class") or ""
-    if isinstance(ingress_class, Unknown):
-        return ingress_class
-    return next((f for f in INGRESS_FLAVOURS if any(h in str(ingress_class) for h in f.class_hints)), None)
+    legacy = annotations.get("kubernetes.io/ingress.class")
+    if legacy is not None:
+        return legacy if isinstance(legacy, Unknown) else str(legacy)
+    name = get(ingress, "spec", "ingressClassName")
+    if isinstance(name, Unknown):
+        return name
+    return str(name) if name else settings.default_ingress_class
+
+
+def detect_flavour(ingress: Mapping[str, Any], settings: PolicySettings | None = None) -> IngressFlavour | None | Unknown:
+    """The flavour of the controller behind the Ingress's class, never of its annotation prefixes:
+    a stray ``ingress.bluemix.net/…`` annotation does not make an ingress-nginx Ingress legacy."""
+    settings = settings or PolicySettings()
+    name = ingress_class(ingress, settings)
+    if isinstance(name, Unknown):
+        return name
+    flavour = settings.ingress_classes.get(name)
+    if flavour is None:
+        # A class this pack was not told about: recognise IKS-like names, nothing else.
+        flavour = next((f.name for f in INGRESS_FLAVOURS if any(h in name for h in f.class_hints)), None)
+    return _FLAVOUR_BY_NAME.get(flavour) if flavour else None
 
 
 def backend_services(ingress: Mapping[str, Any]) -> list[Any]:
@@ -356,15 +444,16 @@ def check_ingress(ingress: Mapping[str, Any], settings: PolicySettings) -> Findi
         found.unknown.extend(s.path for s in services if isinstance(s, Unknown))
         return found
     found.applies = True
-    flavour = detect_flavour(ingress)
+    flavour = detect_flavour(ingress, settings)
     if isinstance(flavour, Unknown):
         found.unknown.append(flavour.path)
         return found
     if flavour is None:
-        known = ", ".join(f.name for f in INGRESS_FLAVOURS)
+        known = ", ".join(f"{name} ({flavour})" for name, flavour in sorted(settings.ingress_classes.items()))
         found.violations.append(
-            f"it routes to the gateway Service {settings.gateway_service} but is of no ALB flavour this pack knows "
-            f"({known}): nothing shows that it re-encrypts to the gateway with a client certificate"
+            f"it routes to the gateway Service {settings.gateway_service} but its IngressClass {ingress_class(ingress, settings)!r} "
+            f"is served by no ALB this pack knows (classes: {known}; policy config ingressClasses adds one): "
+            "nothing shows that it re-encrypts to the gateway with a client certificate"
         )
         return found
     found.detail = flavour.name
@@ -526,6 +615,23 @@ def policies(enforcement_level: EnforcementLevel = EnforcementLevel.MANDATORY) -
         "default": DEFAULT_GATEWAY_SERVICE,
         "description": "the gateway's Service (the stack's gatewayService)",
     }
+    pods_schema = {
+        "type": "array",
+        "items": {"type": "object", "additionalProperties": {"type": "string"}},
+        "default": [dict(labels) for labels in DEFAULT_GATEWAY_POD_LABELS],
+        "description": "label sets of the ingress gateway's pods; a Gateway whose selector is a subset of one applies to them",
+    }
+    classes_schema = {
+        "type": "object",
+        "additionalProperties": {"type": "string", "enum": [f.name for f in INGRESS_FLAVOURS]},
+        "default": dict(DEFAULT_INGRESS_CLASSES),
+        "description": "IngressClass -> ALB flavour of the controller serving it (added to the IKS classes)",
+    }
+    default_class_schema = {
+        "type": "string",
+        "default": DEFAULT_INGRESS_CLASS,
+        "description": "the cluster's default IngressClass, which serves an Ingress naming none",
+    }
     return [
         ResourceValidationPolicy(
             name=GATEWAY_POLICY,
@@ -533,7 +639,7 @@ def policies(enforcement_level: EnforcementLevel = EnforcementLevel.MANDATORY) -
             "with a credentialName, pinned client subjectAltNames and minProtocolVersion TLS 1.2 or newer.",
             validate=_table_validation(GATEWAY_CHECKS),
             enforcement_level=enforcement_level,
-            config_schema=PolicyConfigSchema(properties={"gatewaySelector": selector_schema}),
+            config_schema=PolicyConfigSchema(properties={"gatewaySelector": selector_schema, "gatewayPodLabels": pods_schema}),
         ),
         ResourceValidationPolicy(
             name=ALB_POLICY,
@@ -543,7 +649,13 @@ def policies(enforcement_level: EnforcementLevel = EnforcementLevel.MANDATORY) -
             "traefik: a ServersTransport with serverName and certificatesSecrets).",
             validate=_table_validation(ALB_CHECKS),
             enforcement_level=enforcement_level,
-            config_schema=PolicyConfigSchema(properties={"gatewayService": service_schema}),
+            config_schema=PolicyConfigSchema(
+                properties={
+                    "gatewayService": service_schema,
+                    "ingressClasses": classes_schema,
+                    "defaultIngressClass": default_class_schema,
+                }
+            ),
         ),
         ResourceValidationPolicy(
             name=KEY_POLICY,

@@ -151,9 +151,9 @@ BAD_CONFIG: list[tuple[str, dict[str, Any], str, str]] = [
      f"{P}:routes: entry '/v1.0': ingress-nginx (strict-validate-path-type, on by default) accepts only letters, "
      "digits, '/', '_' and '-' in a Prefix path, so the nginx ALB would refuse the Ingress; use a path without other "
      "characters, or albFlavor=traefik"),
-    ("routes-nginx-well-known", {"routes": ["/.well-known"], "albFlavor": "ibm-legacy"}, "routes",
+    ("routes-nginx-well-known", {"routes": ["/.well-known"]}, "routes",
      f"{P}:routes: entry '/.well-known': ingress-nginx (strict-validate-path-type, on by default) accepts only letters, "
-     "digits, '/', '_' and '-' in a Prefix path, so the ibm-legacy ALB would refuse the Ingress; use a path without "
+     "digits, '/', '_' and '-' in a Prefix path, so the nginx ALB would refuse the Ingress; use a path without "
      "other characters, or albFlavor=traefik"),
     ("appNamespace-kube-system", {"appNamespace": "kube-system"}, "appNamespace",
      f"{P}:appNamespace: 'kube-system' is a system namespace; the program creates appNamespace and deletes it on destroy"),

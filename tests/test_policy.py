@@ -247,7 +247,7 @@ BROKEN: dict[str, tuple[str, str, str | None, Mutation, str, str]] = {
                                mp.ALB_POLICY, f"{NGINX}backend-protocol is not set"),
     "unknown-flavour": ("flavor-nginx", INGRESS, None,
                         lambda p: (p["metadata"].update(annotations={}), p["spec"].update(ingressClassName="haproxy")),
-                        mp.ALB_POLICY, "is of no ALB flavour this pack knows"),
+                        mp.ALB_POLICY, "its IngressClass 'haproxy' is served by no ALB this pack knows"),
     "legacy-no-ssl-secret": ("flavor-ibm-legacy", INGRESS, None,
                              lambda p: _ann(p).update({SSL_SERVICES: "ssl-service=istio-ingressgateway proxy-ssl-verify-depth=3"}),
                              mp.ALB_POLICY, "names no ssl-secret for ssl-service=istio-ingressgateway"),
@@ -309,6 +309,106 @@ def test_each_broken_variant_is_caught(renderings: dict[str, mock_program.Render
     assert outcome.policies() == {policy}, outcome.violations
     assert any(words in message for _, message in outcome.violations), outcome.violations
     assert not any(PEM_KEY.splitlines()[1] in message for _, message in outcome.violations), "never quote a key"
+
+
+# --- objects that try to slip past: the pack sees them as the controllers and Istio do -----------
+
+BLUEMIX_DECOY = {SSL_SERVICES: "ssl-service=istio-ingressgateway ssl-secret=alb-certs"}
+
+#: id -> (case, resource type, mutation, policy config, words of the message): each is caught.
+SLIP_PAST: dict[str, tuple[str, str, Mutation, dict[str, dict[str, Any]], str]] = {
+    # A stray legacy annotation does not make an ingress-nginx Ingress legacy: its class decides.
+    "nginx-verify-off-behind-a-bluemix-decoy": (
+        "flavor-nginx", INGRESS, lambda p: _ann(p).update({**BLUEMIX_DECOY, f"{NGINX}proxy-ssl-verify": "off"}),
+        {}, f"{NGINX}proxy-ssl-verify is 'off': it must be 'on'"),
+    "nginx-annotations-swapped-for-bluemix": (
+        "flavor-nginx", INGRESS,
+        lambda p: p["metadata"].update(annotations={"pulumi.com/skipAwait": "true", **BLUEMIX_DECOY}),
+        {}, f"{NGINX}backend-protocol is not set"),
+    # Without a class the cluster's default IngressClass serves it.
+    "no-class-default-nginx": (
+        "flavor-nginx", INGRESS,
+        lambda p: (p["spec"].pop("ingressClassName"), _ann(p).update({f"{NGINX}proxy-ssl-verify": "off"})),
+        {}, f"{NGINX}proxy-ssl-verify is 'off'"),
+    "no-class-default-traefik": (
+        "flavor-nginx", INGRESS, lambda p: p["spec"].pop("ingressClassName"),
+        {mp.ALB_POLICY: {"defaultIngressClass": "public-iks-traefik"}}, "through a Traefik ALB"),
+    "no-class-default-unknown": (
+        "flavor-nginx", INGRESS, lambda p: p["spec"].pop("ingressClassName"),
+        {mp.ALB_POLICY: {"defaultIngressClass": "haproxy"}}, "its IngressClass 'haproxy' is served by no ALB"),
+    # The deprecated annotation wins over spec.ingressClassName, as controllers read it first.
+    "legacy-class-annotation-over-nginx-class": (
+        "flavor-nginx", INGRESS, lambda p: _ann(p).update({"kubernetes.io/ingress.class": "iks-nginx"}),
+        {}, f"annotation {SSL_SERVICES} is missing"),
+    "nginx-annotations-on-the-legacy-class": (
+        "flavor-ibm-legacy", INGRESS,
+        lambda p: p["metadata"].update(annotations={f"{NGINX}proxy-ssl-verify": "on", f"{NGINX}backend-protocol": "HTTPS"}),
+        {}, f"annotation {SSL_SERVICES} is missing"),
+    "traefik-class-straight-to-the-gateway-service": (
+        "flavor-nginx", INGRESS, lambda p: p["spec"].update(ingressClassName="private-iks-traefik"),
+        {}, "through a Traefik ALB"),
+    "a-class-the-config-maps-to-nginx": (
+        "flavor-nginx", INGRESS,
+        lambda p: (p["spec"].update(ingressClassName="edge"), _ann(p).update({f"{NGINX}proxy-ssl-secret": ""})),
+        {mp.ALB_POLICY: {"ingressClasses": {"edge": "nginx"}}}, f"{NGINX}proxy-ssl-secret is missing or empty"),
+    # A Gateway applies when its selector is a subset of the gateway pods' labels.
+    "gateway-selects-by-app-label": (
+        "flavor-nginx", GATEWAY,
+        lambda p: (p["spec"].update(selector={"app": "istio-ingressgateway"}), _tls(p).update(mode="SIMPLE")),
+        {}, "tls.mode is 'SIMPLE'"),
+    "gateway-selects-by-revision": (
+        "flavor-nginx", GATEWAY,
+        lambda p: (p["spec"].update(selector={"istio.io/rev": "default"}), _tls(p).pop("subjectAltNames")),
+        {}, "subjectAltNames is empty"),
+    "gateway-selects-two-pod-labels": (
+        "flavor-nginx", GATEWAY,
+        lambda p: (p["spec"].update(selector={"app": "istio-ingressgateway", "istio": "ingressgateway"}),
+                   _tls(p).update(mode="OPTIONAL_MUTUAL")),
+        {}, "tls.mode is 'OPTIONAL_MUTUAL'"),
+    "gateway-without-selector": (
+        "flavor-nginx", GATEWAY, lambda p: (p["spec"].pop("selector"), _tls(p).update(mode="SIMPLE")),
+        {}, "tls.mode is 'SIMPLE'"),
+    "gateway-empty-selector": (
+        "flavor-nginx", GATEWAY, lambda p: (p["spec"].update(selector={}), _tls(p).update(mode="SIMPLE")),
+        {}, "tls.mode is 'SIMPLE'"),
+    "gateway-selects-configured-pod-labels": (
+        "flavor-nginx", GATEWAY,
+        lambda p: (p["spec"].update(selector={"gateway": "edge"}), _tls(p).update(mode="SIMPLE")),
+        {mp.GATEWAY_POLICY: {"gatewayPodLabels": [{"gateway": "edge", "app": "edge-gw"}]}}, "tls.mode is 'SIMPLE'"),
+}
+
+
+@pytest.mark.parametrize("case", list(SLIP_PAST))
+def test_what_tries_to_slip_past_is_caught(renderings: dict[str, mock_program.Rendering], case: str) -> None:
+    config_case, token, mutate, policy_config, words = SLIP_PAST[case]
+    props = _inputs(renderings, config_case, token)
+    assert analyze(token, props, policy_config).violations == [], "the unchanged object must pass"
+    mutate(props)
+    outcome = analyze(token, props, policy_config)
+    assert outcome.policies() == {mp.GATEWAY_POLICY if token == GATEWAY else mp.ALB_POLICY}, outcome.violations
+    assert any(words in message for _, message in outcome.violations), outcome.violations
+
+
+#: id -> (case, resource type, mutation, policy config): not the gateway's pods or not an ALB of ours.
+NOT_OURS: dict[str, tuple[str, str, Mutation, dict[str, dict[str, Any]]]] = {
+    "gateway-selector-beyond-the-pod-labels": (
+        "flavor-nginx", GATEWAY,
+        lambda p: (p["spec"].update(selector={"istio": "ingressgateway", "tier": "edge"}), _tls(p).update(mode="SIMPLE")),
+        {}),
+    "gateway-for-other-pods-when-configured": (
+        "flavor-nginx", GATEWAY,
+        lambda p: (p["spec"].update(selector={"app": "istio-ingressgateway"}), _tls(p).update(mode="SIMPLE")),
+        {mp.GATEWAY_POLICY: {"gatewayPodLabels": [{"istio": "ingressgateway", "app": "edge-gw"}]}}),
+}
+
+
+@pytest.mark.parametrize("case", list(NOT_OURS))
+def test_what_does_not_reach_the_gateway_pods_is_left_alone(renderings: dict[str, mock_program.Rendering], case: str) -> None:
+    config_case, token, mutate, policy_config = NOT_OURS[case]
+    props = _inputs(renderings, config_case, token)
+    mutate(props)
+    outcome = analyze(token, props, policy_config)
+    assert outcome.violations == [] and outcome.unknown == []
 
 
 # --- what the policies leave alone ---------------------------------------------------------------

@@ -246,6 +246,9 @@ def test_ibm_legacy_flavor(render: Render) -> None:
         f"ssl-service=istio-ingressgateway ssl-secret=alb-certs proxy-ssl-verify-depth=3 proxy-ssl-name={GATEWAY_DOMAIN}"
     )
     assert not any(k.startswith(NGINX) for k in ann)
+    # Only IBM's retired ALB image reads ingress.bluemix.net annotations, and it serves iks-nginx:
+    # the community ALBs' public-iks-k8s-nginx would ignore ssl-services and not re-encrypt.
+    assert r.one(INGRESS).inputs["spec"]["ingressClassName"] == "iks-nginx"
 
 
 def test_existing_gateway_domain_skips_registration(render: Render) -> None:

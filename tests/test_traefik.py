@@ -67,7 +67,7 @@ def test_traefik_flavor_defaults_to_the_iks_traefik_ingress_class() -> None:
     private = settings.parse_settings({"cluster": "c", "albFlavor": "traefik", "ingressClassName": "private-iks-traefik"})
     assert private.ingress_class_name == "private-iks-traefik"
     assert settings.parse_settings({"cluster": "c"}).ingress_class_name == "public-iks-k8s-nginx"
-    assert settings.parse_settings({"cluster": "c", "albFlavor": "ibm-legacy"}).ingress_class_name == "public-iks-k8s-nginx"
+    assert settings.parse_settings({"cluster": "c", "albFlavor": "ibm-legacy"}).ingress_class_name == "iks-nginx"
 
 
 def test_unknown_flavor_names_every_choice() -> None:
