@@ -6,6 +6,13 @@ Every certificate input is therefore checked here first, and every problem becom
 :class:`CertificateError` with one sentence that names the culprit (a config key or a secret
 key) and never echoes key material or PEM text.
 
+Each check answers as the proxy that verifies that certificate in production does: Envoy
+(BoringSSL, for the Istio gateway) for the ALB's client certificate, nginx (OpenSSL, the ALB) for
+the gateway's server certificate.  cryptography's verifier applies the CA/Browser Forum profile,
+which is stricter than both, so :func:`verify_chain` relaxes the rules neither proxy applies and
+adds the ones they do (``tests/test_preflight_corpus.py`` holds the chains that prove it on the
+loopback data plane).
+
 No Pulumi import and no disk writes: the program, its tests and the data-plane tests call
 these functions directly.
 """
@@ -22,17 +29,28 @@ from collections.abc import Sequence
 from typing import Literal
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
+from cryptography.x509.verification import (
+    Criticality,
+    ExtensionPolicy,
+    Policy,
+    PolicyBuilder,
+    Store,
+    VerificationError,
+)
+
+from . import specs
 
 __all__ = [
     "CertificateError",
     "check_client_eku",
+    "check_client_key_usage",
     "check_key_matches",
+    "check_pinned_names",
     "check_san_covers",
     "check_trust_bundle",
     "check_validity",
@@ -42,6 +60,7 @@ __all__ = [
     "not_after_iso",
     "parse_certificates",
     "parse_private_key",
+    "pinned_alb_names",
     "preflight_alb_client_material",
     "verify_chain",
 ]
@@ -51,6 +70,10 @@ ISRG_ROOT_NAMES = ("ISRG Root X1", "ISRG Root X2")
 
 DEFAULT_MAX_CHAIN_DEPTH = 4
 """Intermediates allowed between leaf and anchor; LE's default chain needs 2 (YR1, Root YR)."""
+
+ENVOY_MAX_VERIFY_DEPTH = 100
+"""Intermediates Envoy accepts in a client chain: Istio sets no ``max_verify_depth``, so
+BoringSSL's default depth of 100 applies (cryptography's own default is 8)."""
 
 LETSENCRYPT_2026 = (
     "Let's Encrypt, which signs IKS ALB certificates, stopped issuing client-authentication "
@@ -247,14 +270,27 @@ def parse_private_key(pem: str | bytes, what: str) -> PrivateKeyTypes:
 
 
 def check_trust_bundle(
-    pem: str | bytes, what: str = "trustedCaPem", *, now: dt.datetime | None = None
+    pem: str | bytes,
+    what: str = "trustedCaPem",
+    *,
+    now: dt.datetime | None = None,
+    require_root: str | None = None,
 ) -> list[x509.Certificate]:
     """The CA certificates of a trust bundle, each a CA and valid now.
 
     Why: a trust anchor that is not a CA, or has expired, makes every handshake fail, and
-    the data plane reports that only as an unknown-CA alert.
+    the data plane reports that only as an unknown-CA alert.  ``require_root`` names a verifier
+    that ends chains only at a self-signed root in the bundle (nginx without partial chains):
+    a bundle of intermediates alone would make it refuse every gateway certificate.
     """
     certs = parse_certificates(pem, what)
+    if require_root and not any(c.issuer == c.subject for c in certs):
+        raise CertificateError(
+            f"{what} holds no self-signed root certificate, only intermediates: {require_root} verifies the "
+            "gateway's chain only up to a root in the bundle, so it would refuse every gateway certificate; "
+            "add the root that issued them.",
+            what=what,
+        )
     now = _now(now)
     for index, cert in enumerate(certs, start=1):
         if not _is_ca(cert):
@@ -357,6 +393,8 @@ def check_client_eku(chain: Sequence[x509.Certificate], what: str) -> None:
     Why the whole chain: OpenSSL and Envoy check the purpose on the intermediates too, and the
     Let's Encrypt Gen-Y intermediates and cross-signed roots carry serverAuth only — a chain
     through them fails with "unsuitable certificate purpose" even for a clientAuth leaf.
+    anyExtendedKeyUsage passes here, to keep this message for the Let's Encrypt case; Envoy and
+    nginx do not take it for clientAuth, and neither does :func:`verify_chain`.
     """
     for index, cert in enumerate(chain):
         ekus = _ekus(cert)
@@ -381,6 +419,54 @@ def check_client_eku(chain: Sequence[x509.Certificate], what: str) -> None:
         )
 
 
+def check_client_key_usage(cert: x509.Certificate, what: str) -> None:
+    """A client certificate with a keyUsage must allow digitalSignature.
+
+    Why: the client signs the TLS handshake (CertificateVerify) with its key; BoringSSL (Envoy)
+    ends the handshake when the leaf's keyUsage lacks digitalSignature, whatever else it allows
+    (keyEncipherment, keyAgreement).  Without a keyUsage extension any use is allowed.
+    """
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return
+    if usage.digital_signature:
+        return
+    raise CertificateError(
+        f"{what} ({describe(cert)}) has a keyUsage without digitalSignature (only "
+        f"{_key_usage_names(usage)}), so it cannot sign the TLS handshake as the ALB's client "
+        "certificate and Envoy ends the handshake.",
+        what=what,
+    )
+
+
+def pinned_alb_names(alb_host: str) -> tuple[str, str]:
+    """The DNS names the gateway pins for the ALB's own certificate (``clientCertSource=alb``):
+    ``*.<albDomain>`` and ``<albDomain>``, for ``alb_host`` = ``httpbin.<albDomain>``.
+
+    One source with the Gateway's ``subjectAltNames``: :func:`specs.alb_pinned_names`.
+    """
+    wildcard, bare = specs.alb_pinned_names(alb_host.partition(".")[2])
+    return (wildcard, bare)
+
+
+def check_pinned_names(cert: x509.Certificate, pinned: Sequence[str], what: str) -> None:
+    """One of the certificate's DNS names is, verbatim, one of the names the gateway pins.
+
+    Why verbatim: Envoy matches ``subjectAltNames`` exactly against the DNS names in the
+    certificate, so ``httpbin.<albDomain>`` does not match a pinned ``*.<albDomain>``.
+    """
+    names = _dns_names(cert)
+    if any(name in pinned for name in names):  # Envoy's exact matcher is case-sensitive
+        return
+    raise CertificateError(
+        f"{what} ({describe(cert)}) has neither {' nor '.join(pinned)} among its DNS names, "
+        "and the gateway pins those names for the ALB's client certificate, so Envoy refuses it: "
+        f"its DNS names are {', '.join(names) or 'none'}.",
+        what=what,
+    )
+
+
 def verify_chain(
     chain: Sequence[x509.Certificate],
     anchors: Sequence[x509.Certificate],
@@ -391,12 +477,21 @@ def verify_chain(
     now: dt.datetime | None = None,
     anchors_what: str = "trustedCaPem",
     max_chain_depth: int = DEFAULT_MAX_CHAIN_DEPTH,
+    partial_chain: bool | None = None,
 ) -> None:
     """``chain[0]`` verifies to one of ``anchors`` using the intermediates sent after it.
 
-    Uses cryptography's RFC 5280 / CA-Browser-Forum verifier, which also enforces the EKU of
-    the purpose on every certificate of the path (as OpenSSL and Envoy do). For a server,
-    ``host`` must be in the leaf's SANs; for a client, ``host`` (optional) is checked the same.
+    Uses cryptography's verifier with the extension rules OpenSSL and BoringSSL apply instead
+    of the CA/Browser Forum profile's (:func:`_extension_policies`); it enforces the EKU of the
+    purpose on every certificate of the path (as OpenSSL and Envoy do). For a server, ``host``
+    must be in the leaf's SANs; for a client, ``host`` (optional) is checked the same.
+    ``max_chain_depth`` counts the intermediates, as nginx's ``proxy_ssl_verify_depth`` does.
+
+    ``partial_chain``: may the chain end at a certificate of ``anchors`` that is not a
+    self-signed root?  Envoy verifies that way, OpenSSL (nginx) does not; unset, it follows
+    who verifies what here: yes for a client (Envoy verifies the ALB's client certificate),
+    no for a server (nginx verifies the gateway's).  The client's key usage is the TLS
+    handshake's business: :func:`check_client_key_usage`.
     """
     if not chain:
         raise CertificateError(f"{what} contains no certificate.", what=what)
@@ -405,20 +500,23 @@ def verify_chain(
     if not anchors:
         raise CertificateError(f"{anchors_what} contains no certificate.", what=anchors_what)
     leaf, intermediates = chain[0], list(chain[1:])
-    builder = (
-        PolicyBuilder()
-        .store(Store(list(anchors)))
-        .time(_now(now))
-        .max_chain_depth(max_chain_depth)
-    )
+    partial = purpose == "client" if partial_chain is None else partial_chain
+    roots = list(anchors) if partial else [a for a in anchors if _self_signed(a)]
+    if not roots:
+        raise CertificateError(
+            f"{anchors_what} holds no self-signed root certificate, and OpenSSL (nginx) verifies "
+            f"without partial chains, so no chain from {what} can end in it.",
+            what=anchors_what,
+        )
+    # Without partial chains, OpenSSL still builds paths through the bundle's other certificates.
+    extra = [a for a in anchors if a not in roots]
     try:
-        if purpose == "server":
-            assert host is not None  # checked above; narrows the type
-            builder.build_server_verifier(x509.DNSName(host)).verify(leaf, intermediates)
-        else:
-            builder.build_client_verifier().verify(leaf, intermediates)
+        _verified_path(leaf, intermediates + extra, roots, purpose, host, now, max_chain_depth)
     except VerificationError as error:
-        reason = _verification_reason(
+        reason = _partial_chain_reason(
+            leaf, intermediates, anchors, purpose, host, now, max_chain_depth, anchors_what
+        ) if extra else None
+        reason = reason or _verification_reason(
             str(error),
             chain,
             anchors,
@@ -442,6 +540,104 @@ def verify_chain(
         check_san_covers(leaf, host, what)
 
 
+def _verified_path(
+    leaf: x509.Certificate,
+    untrusted: list[x509.Certificate],
+    trusted: list[x509.Certificate],
+    purpose: Literal["client", "server"],
+    host: str | None,
+    now: dt.datetime | None,
+    max_chain_depth: int,
+) -> list[x509.Certificate]:
+    """The path cryptography builds from ``leaf`` to one of ``trusted`` (anchor last)."""
+    ca_policy, ee_policy = _extension_policies(purpose)
+    builder = (
+        PolicyBuilder()
+        .store(Store(trusted))
+        .time(_now(now))
+        .max_chain_depth(max_chain_depth)
+        .extension_policies(ca_policy=ca_policy, ee_policy=ee_policy)
+    )
+    if purpose == "server":
+        assert host is not None  # checked by the caller; narrows the type
+        return builder.build_server_verifier(x509.DNSName(host)).verify(leaf, untrusted)
+    return builder.build_client_verifier().verify(leaf, untrusted).chain
+
+
+def _partial_chain_reason(
+    leaf: x509.Certificate,
+    intermediates: list[x509.Certificate],
+    anchors: Sequence[x509.Certificate],
+    purpose: Literal["client", "server"],
+    host: str | None,
+    now: dt.datetime | None,
+    max_chain_depth: int,
+    anchors_what: str,
+) -> str | None:
+    """Why a chain that fails without partial chains would pass with them, or None."""
+    try:
+        path = _verified_path(leaf, intermediates, list(anchors), purpose, host, now, max_chain_depth)
+    except (VerificationError, x509.UnsupportedGeneralNameType):
+        return None
+    if _self_signed(path[-1]):
+        return None
+    return (
+        f"its chain ends at {describe(path[-1])} in {anchors_what}, which is not a self-signed "
+        "root, and OpenSSL (nginx) verifies without partial chains, so it needs the root above "
+        f"it in {anchors_what}"
+    )
+
+
+def _extension_policies(purpose: Literal["client", "server"]) -> tuple[ExtensionPolicy, ExtensionPolicy]:
+    """(CA, leaf) extension rules: cryptography's web-PKI profile minus what OpenSSL (nginx)
+    and BoringSSL (Envoy) do not require, each proven on the loopback data plane by
+    ``tests/test_preflight_corpus.py``.
+
+    Relaxed: a leaf without authorityKeyIdentifier; basicConstraints, keyUsage,
+    extendedKeyUsage, key identifiers (and, for a client, subjectAltName) of either
+    criticality; a CA without keyUsage (with one, keyCertSign is still required); a leaf with
+    basicConstraints CA:TRUE or keyUsage keyCertSign.  Kept: a CA needs basicConstraints
+    CA:TRUE; an EKU, in a leaf or a CA, must name the purpose, and anyExtendedKeyUsage does
+    not count (both proxies refuse it as an "unsuitable certificate purpose").
+    """
+    agnostic = Criticality.AGNOSTIC
+    ca_policy = (
+        ExtensionPolicy.webpki_defaults_ca()
+        .require_present(x509.BasicConstraints, agnostic, _ca_basic_constraints)
+        .may_be_present(x509.KeyUsage, agnostic, _ca_key_usage)
+        .may_be_present(x509.AuthorityKeyIdentifier, agnostic, None)
+        .may_be_present(x509.SubjectKeyIdentifier, agnostic, None)
+        .may_be_present(x509.ExtendedKeyUsage, agnostic, _purpose_eku)
+    )
+    ee_policy = (
+        ExtensionPolicy.webpki_defaults_ee()
+        .may_be_present(x509.AuthorityKeyIdentifier, agnostic, None)
+        .may_be_present(x509.SubjectKeyIdentifier, agnostic, None)
+        .may_be_present(x509.BasicConstraints, agnostic, None)
+        .may_be_present(x509.KeyUsage, agnostic, None)
+        .may_be_present(x509.ExtendedKeyUsage, agnostic, _purpose_eku)
+    )
+    if purpose == "client":
+        # (A server verifier must keep cryptography's own rule: it matches the host there.)
+        ee_policy = ee_policy.require_present(x509.SubjectAlternativeName, agnostic, None)
+    return ca_policy, ee_policy
+
+
+def _ca_basic_constraints(policy: Policy, cert: x509.Certificate, value: x509.BasicConstraints) -> None:
+    if not value.ca:
+        raise ValueError("basicConstraints of an issuing certificate must say CA:TRUE")
+
+
+def _ca_key_usage(policy: Policy, cert: x509.Certificate, value: x509.KeyUsage | None) -> None:
+    if value is not None and not value.key_cert_sign:
+        raise ValueError("the keyUsage of an issuing certificate must allow keyCertSign")
+
+
+def _purpose_eku(policy: Policy, cert: x509.Certificate, value: x509.ExtendedKeyUsage | None) -> None:
+    if value is not None and policy.extended_key_usage not in value:
+        raise ValueError("required EKU not found")
+
+
 # --- the whole preflight ----------------------------------------------------------------------
 
 
@@ -459,10 +655,10 @@ def preflight_alb_client_material(
     """Everything ``clientCertSource=alb`` needs from the ALB secret; returns warnings.
 
     The ALB's own certificate must serve twice: as the server certificate for ``alb_host``
-    and as the client certificate the gateway verifies against ``trusted_pem``. The EKU check
-    runs before chain verification on purpose: a Let's Encrypt certificate fails both, and
-    "Let's Encrypt stopped issuing client certificates" is the message that tells the user
-    what to do.
+    and as the client certificate the gateway (Envoy) verifies against ``trusted_pem``, with
+    the names of :func:`pinned_alb_names` pinned. The EKU check runs before chain
+    verification on purpose: a Let's Encrypt certificate fails both, and "Let's Encrypt
+    stopped issuing client certificates" is the message that tells the user what to do.
     """
     crt_what = f"secret {secret_ref} key tls.crt"
     key_what = f"secret {secret_ref} key tls.key"
@@ -474,8 +670,11 @@ def preflight_alb_client_material(
     for index, cert in enumerate(chain[1:], start=2):
         notes += check_validity(cert, crt_what, now, warn_days, label=f"certificate #{index}")
     check_san_covers(chain[0], alb_host, crt_what)
+    check_pinned_names(chain[0], pinned_alb_names(alb_host), crt_what)
     check_client_eku(chain, crt_what)
+    check_client_key_usage(chain[0], crt_what)
     anchors = check_trust_bundle(trusted_pem, trusted_what, now=now)
+    # Envoy verifies it: partial chains allowed, and as deep as BoringSSL's default.
     verify_chain(
         chain,
         anchors,
@@ -484,6 +683,8 @@ def preflight_alb_client_material(
         host=None,
         now=now,
         anchors_what=trusted_what,
+        max_chain_depth=ENVOY_MAX_VERIFY_DEPTH,
+        partial_chain=True,
     )
     return notes
 
@@ -590,6 +791,37 @@ def _is_ca(cert: x509.Certificate) -> bool:
         return False
 
 
+def _may_sign_certificates(cert: x509.Certificate) -> bool:
+    """No keyUsage, or one that allows keyCertSign."""
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign)
+    except x509.ExtensionNotFound:
+        return True
+
+
+def _self_signed(cert: x509.Certificate) -> bool:
+    """Issued by itself (name and signature): what OpenSSL accepts as the end of a chain."""
+    try:
+        cert.verify_directly_issued_by(cert)
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return False
+    return True
+
+
+def _key_usage_names(usage: x509.KeyUsage) -> str:
+    """The bits a keyUsage allows, by their RFC 5280 names, or ``none``."""
+    bits = [
+        ("digitalSignature", usage.digital_signature),
+        ("nonRepudiation", usage.content_commitment),
+        ("keyEncipherment", usage.key_encipherment),
+        ("dataEncipherment", usage.data_encipherment),
+        ("keyAgreement", usage.key_agreement),
+        ("keyCertSign", usage.key_cert_sign),
+        ("cRLSign", usage.crl_sign),
+    ]
+    return ", ".join(name for name, on in bits if on) or "none"
+
+
 def _ekus(cert: x509.Certificate) -> list[x509.ObjectIdentifier] | None:
     """The EKU OIDs, or None without an EKU extension (which means: any purpose)."""
     try:
@@ -645,6 +877,7 @@ def _verification_reason(
     Its text names the failing certificate by subject only (empty for IKS leaves, whose long
     names live in the SAN), so the subject is mapped back to a certificate we hold.
     """
+    raw = raw.replace("Python extension validator failed: ValueError: ", "")
     culprit: str | None = None
     subject_match = _SUBJECT_IN_ERROR.search(raw)
     if subject_match is not None:
@@ -667,14 +900,25 @@ def _verification_reason(
         return f"a certificate in its chain is expired or not yet valid{at}"
     if "no matching subjectAltName" in raw:
         return f"it does not name host {host}"
+    if "has no subjectAltName" in raw or ("2.5.29.17" in raw and "missing required" in raw):
+        return (
+            f"certificate {culprit or '?'} lacks the subjectAltName extension, so it names no "
+            "host (the common name does not count)"
+        )
+    issuers = [*chain[1:], *anchors]
+    if "has no basicConstraints" in raw or "basicConstraints.cA must be asserted" in raw or "CA:TRUE" in raw:
+        named = [describe(c) for c in issuers if not _is_ca(c)]
+        who = f"certificate {named[0]}" if named else "a certificate"
+        return f"{who} issues another in its chain but is not a CA (basicConstraints CA:TRUE is missing)"
+    if "keyCertSign" in raw:
+        named = [describe(c) for c in issuers if not _may_sign_certificates(c)]
+        who = f"certificate {named[0]}" if named else "a certificate"
+        return f"{who} issues another in its chain but its keyUsage lacks keyCertSign"
     bad = _BAD_EXTENSION.search(raw)
     if bad is not None:
         name = _EXTENSION_NAMES.get(bad.group(1), bad.group(1))
         if "missing required extension" in bad.group(2):
-            return (
-                f"certificate {culprit or '?'} lacks the {name} extension that the "
-                "CA/Browser Forum profile requires"
-            )
+            return f"certificate {culprit or '?'} lacks the {name} extension, which it needs there"
         return f"extension {name} is unacceptable ({bad.group(2).rstrip('.')}){at}"
     cleaned = re.sub(r"\s*\(encountered processing <Certificate.*\)>\)", "", raw)
     cleaned = cleaned.removeprefix("validation failed: ").removeprefix("candidates exhausted: ")

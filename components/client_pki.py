@@ -169,5 +169,5 @@ class ClientPki(pulumi.ComponentResource):
         self.client_key_pem = checked.apply(lambda m: m.key_pem)
         # The gateway then trusts the public roots for the client: pin the ALB's own names.
         self.gateway_trusted_ca_pem = pulumi.Output.unsecret(checked.apply(lambda _: trusted_ca_pem))
-        self.pinned_sans = pulumi.Output.unsecret(checked.apply(lambda _: [f"*.{alb_domain}", alb_domain]))
+        self.pinned_sans = pulumi.Output.unsecret(checked.apply(lambda _: specs.alb_pinned_names(alb_domain)))
         self.not_after = pulumi.Output.unsecret(checked.apply(lambda m: m.not_after))

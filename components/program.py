@@ -78,7 +78,13 @@ def run(discover: Discover | None = None, preflight: Preflight | None = None) ->
     try:
         settings = parse_settings(read_raw_config())
         # Checked, then carried in canonical form (an indented bundle would break nginx).
-        trusted_ca_pem = certs.to_pem(certs.check_trust_bundle(settings.trusted_ca_pem or certs.isrg_roots_pem(), "trustedCaPem"))
+        # nginx (the nginx and ibm-legacy ALBs) verifies the gateway only up to a root in ca.crt.
+        needs_root = {"nginx": "ingress-nginx", "ibm-legacy": "the IBM ALB's nginx"}.get(settings.alb_flavor)
+        trusted_ca_pem = certs.to_pem(
+            certs.check_trust_bundle(
+                settings.trusted_ca_pem or certs.isrg_roots_pem(), "trustedCaPem", require_root=needs_root
+            )
+        )
     except (ConfigError, certs.CertificateError) as exc:
         raise pulumi.RunError(str(exc)) from None
     alb_domain, alb_secret = resolve_alb(settings, discover or ibmcloud.discover_alb)

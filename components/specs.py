@@ -51,6 +51,12 @@ def alb_client_dns_name(alb_domain: str) -> str:
     return f"alb.{alb_domain}"
 
 
+def alb_pinned_names(alb_domain: str) -> list[str]:
+    """The SANs the gateway pins for the ALB's own certificate (``clientCertSource=alb``): the
+    wildcard and the bare Ingress subdomain, as IKS issues them."""
+    return [f"*.{alb_domain}", alb_domain]
+
+
 def cacert_secret_name(gateway_secret: str) -> str:
     """Istio reads a MUTUAL server's CA from ``<credentialName>-cacert``."""
     return f"{gateway_secret}-cacert"

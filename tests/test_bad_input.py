@@ -170,6 +170,10 @@ BAD_CONFIG: list[tuple[str, dict[str, Any], str, str]] = [
     ("trustedCaPem-damaged", {"trustedCaPem": DAMAGED_CERT}, "trustedCaPem",
      "trustedCaPem: PEM certificate #1 does not parse as an X.509 certificate "
      "(damaged or truncated base64?)."),
+    ("trustedCaPem-intermediates-only-on-nginx",
+     {"trustedCaPem": pki.self_signed_ca("Test Root").intermediate("Test Intermediate").cert_pem}, "trustedCaPem",
+     "trustedCaPem holds no self-signed root certificate, only intermediates: ingress-nginx verifies the gateway's "
+     "chain only up to a root in the bundle, so it would refuse every gateway certificate; add the root that issued them."),
     ("trustedCaPem-not-a-ca",
      {"trustedCaPem": pki.self_signed_ca("Test Root").issue_leaf(["leaf.example.com"]).cert_pem},
      "trustedCaPem", ""),  # message checked by test_certs.py; here: refused before resources
@@ -387,6 +391,13 @@ def test_every_message_here_is_in_the_troubleshooting_page() -> None:
     assert len(records) > 60, "the records were not found"
     missing = documented.undocumented(records)
     assert missing == [], "docs/troubleshooting.md lacks:\n" + "\n".join(missing)
+
+
+def test_an_intermediate_anchor_is_fine_where_traefik_verifies() -> None:
+    """Traefik (and Envoy) verify partial chains: the root requirement is nginx's alone."""
+    inter = pki.self_signed_ca("Test Root").intermediate("Test Intermediate").cert_pem
+    r = mock_program.render({"cluster": CLUSTER, "albFlavor": "traefik", "trustedCaPem": inter}, standin())
+    assert r.error is None, r.error
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -96,17 +96,18 @@ FUTURE_CA = pki.self_signed_ca("Test Future Root", not_before=NOW + DAY)
 NON_CA = GOOD_INTER.issue_leaf(["not-a-ca.example.com"])
 
 
-def _no_aki_client() -> x509.Certificate:
-    """A client certificate without authorityKeyIdentifier (OpenSSL takes it; the verifier not)."""
+def _no_san_client() -> x509.Certificate:
+    """A client certificate without subjectAltName (and without authorityKeyIdentifier, which
+    nginx, Envoy and the verifier take: tests/test_preflight_corpus.py)."""
     key = pki.new_key()
     return x509_builder.certificate(
-        x509_builder.dn("no-aki"), key.public_key(), signer=GOOD_ROOT.key, issuer=GOOD_ROOT.cert.subject,
-        not_before=NOW - DAY, not_after=NOW + 30 * DAY, ca=None, ekus=[CLIENT_AUTH], dns_names=[pki.ALB_HOST],
+        x509_builder.dn("no-san"), key.public_key(), signer=GOOD_ROOT.key, issuer=GOOD_ROOT.cert.subject,
+        not_before=NOW - DAY, not_after=NOW + 30 * DAY, ca=None, ekus=[CLIENT_AUTH], dns_names=[],
         ski=False, aki=False,
     )
 
 
-NO_AKI = _no_aki_client()
+NO_SAN = _no_san_client()
 
 
 def _csr_pem() -> str:
@@ -528,15 +529,15 @@ BAD_INPUTS: list[tuple[str, Callable[[], object], str, str]] = [
         ),
     ),
     (
-        "verify-client-without-aki",
+        "verify-client-without-san",
         lambda: certs.verify_chain(
-            [NO_AKI], [GOOD_ROOT.cert], what=CRT, purpose="client", host=None, now=NOW
+            [NO_SAN], [GOOD_ROOT.cert], what=CRT, purpose="client", host=None, now=NOW
         ),
         CRT,
         (
             f"{CRT} does not verify as a TLS client certificate against trustedCaPem: certificate "
-            "CN=no-aki lacks the authorityKeyIdentifier extension that the CA/Browser Forum profile "
-            "requires."
+            "CN=no-san lacks the subjectAltName extension, so it names no host (the common name "
+            "does not count)."
         ),
     ),
     (
