@@ -8,8 +8,8 @@ if [ ! -x .venv-test/bin/python ]; then
   "$PY" -m venv .venv-test
 fi
 .venv-test/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
-.venv-test/bin/python -m ruff check components tools tests bench policy __main__.py
-.venv-test/bin/python -m mypy components tools tests bench __main__.py
+.venv-test/bin/python -m ruff check components tools tests bench policy engine __main__.py
+.venv-test/bin/python -m mypy components tools tests bench engine __main__.py
 (cd policy && ../.venv-test/bin/python -m mypy --config-file ../pyproject.toml .)
 ./tests/pythons.sh
 exec .venv-test/bin/python -m pytest -q tests "$@"
