@@ -56,17 +56,13 @@ def resolve_alb(settings: Settings, discover: Discover) -> tuple[str, str]:
     return domain, secret
 
 
-def read_gateway_service(settings: Settings, provider: k8s.Provider) -> k8s.core.v1.Service | None:
+def read_gateway_service(settings: Settings, service_ref: str, provider: k8s.Provider) -> k8s.core.v1.Service | None:
     """The Istio installation's gateway Service, read once: its load-balancer addresses feed the
     nlb-dns registration, its port 443 target the Traefik flavour's own Service.  ``None`` when
     neither needs it (a configured gatewayDomain on nginx or ibm-legacy)."""
     if not (settings.registers_dns or settings.alb_flavor == "traefik"):
         return None
-    return k8s.core.v1.Service.get(
-        "gateway-service",
-        f"{settings.gateway_namespace}/{settings.gateway_service}",
-        opts=pulumi.ResourceOptions(provider=provider),
-    )
+    return k8s.core.v1.Service.get("gateway-service", service_ref, opts=pulumi.ResourceOptions(provider=provider))
 
 
 def run(discover: Discover | None = None, preflight: Preflight | None = None) -> None:
@@ -101,7 +97,7 @@ def run(discover: Discover | None = None, preflight: Preflight | None = None) ->
         "app", SampleAppArgs(namespace=settings.app_namespace, deploy_httpbin=settings.deploy_httpbin), opts=with_k8s
     )
     service_ref = f"{settings.gateway_namespace}/{settings.gateway_service}"
-    service = read_gateway_service(settings, provider)
+    service = read_gateway_service(settings, service_ref, provider)
     addresses = None
     if service is not None and settings.registers_dns:
         addresses = service.status.apply(

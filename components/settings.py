@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, cast
 
+from .ibmcloud.cmdline import CLUSTER_NAME, NAMESPACE_NAME, SECRET_NAME
+
 PROJECT: Final = "iks-alb-istio-mtls"
 
 ClusterType = Literal["classic", "vpc"]
@@ -85,8 +87,10 @@ KEYS: Final[dict[str, KeySpec]] = {
 # A DNS name: dot-separated labels of letters, digits and inner hyphens, at least two labels.
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 _DOMAIN_RE: Final = re.compile(rf"^{_LABEL}(\.{_LABEL})+$")
-_K8S_NAME_RE: Final = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_SECRET_NAME_RE: Final = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+# One rule with the nlb-dns Command's own argument checks (components/ibmcloud/cmdline.py), so a
+# value the program accepts is one the stored command line accepts too.
+_K8S_NAME_RE: Final = NAMESPACE_NAME  # an RFC 1123 label: namespaces, Services, IngressClasses
+_SECRET_NAME_RE: Final = SECRET_NAME  # an RFC 1123 subdomain
 _LABEL_KEY_RE: Final = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 _LABEL_VALUE_RE: Final = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 _ROUTE_RE: Final = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
@@ -100,7 +104,7 @@ _NGINX_PATH_RE: Final = re.compile(r"^/[A-Za-z0-9_/-]*$")
 NGINX_FLAVORS: Final = ("nginx",)
 #: A cluster name or ID as IKS accepts them (letters, digits, '.', '_', '-'; starting with one
 #: of the first two), which also keeps it from being read as a flag by the ibmcloud CLI.
-_CLUSTER_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_CLUSTER_RE: Final = CLUSTER_NAME
 #: Namespaces the program must never own: it creates appNamespace and deletes it on destroy.
 _SYSTEM_NAMESPACES: Final = ("default", "istio-system")
 _SYSTEM_NAMESPACE_PREFIXES: Final = ("kube-", "ibm-", "calico-", "tigera-")
@@ -174,7 +178,7 @@ def _string(key: str, raw: Any) -> str:
 
 def _cluster(key: str, raw: Any) -> str:
     value = _string(key, raw)
-    if not _CLUSTER_RE.match(value):
+    if not _CLUSTER_RE.fullmatch(value):
         raise ConfigError(
             key, f"is not an IKS cluster name or ID (letters, digits, '.', '_', '-'; at most 100): {value!r}"
         )
@@ -228,7 +232,7 @@ def alb_domain(key: str, raw: Any) -> str:
 
 def _k8s_name(key: str, raw: Any) -> str:
     value = _string(key, raw)
-    if not _K8S_NAME_RE.match(value):
+    if not _K8S_NAME_RE.fullmatch(value):
         raise ConfigError(key, f"is not a valid Kubernetes name (lower-case letters, digits, '-'; at most 63): {value!r}")
     return value
 
@@ -236,7 +240,7 @@ def _k8s_name(key: str, raw: Any) -> str:
 def _secret_name(key: str, raw: Any, *, suffix: str = "") -> str:
     """A secret name that stays one (at most 253 characters) with ``suffix`` appended."""
     value = _string(key, raw)
-    if not _SECRET_NAME_RE.match(value):
+    if not _SECRET_NAME_RE.fullmatch(value):
         raise ConfigError(key, f"is not a valid Kubernetes secret name: {value!r}")
     if len(value + suffix) > 253:
         raise ConfigError(

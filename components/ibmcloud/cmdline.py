@@ -43,7 +43,7 @@ MIRROR_ACTIONS = ("mirror-secret", "unmirror-secret")
 # --secret-namespace into "default"): a value that cannot name a real thing is refused here,
 # before any call.  Every line ever stored in Pulumi state passes (tests/data/ibmcloud_stored_lines.json).
 
-#: A cluster name or ID as IKS accepts them: the rule of the program's ``cluster`` setting.
+#: A cluster name or ID as IKS accepts them; components/settings.py uses the same patterns.
 CLUSTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 #: A Kubernetes namespace name (an RFC 1123 label).
 NAMESPACE_NAME = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?")
