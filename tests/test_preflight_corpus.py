@@ -55,7 +55,7 @@ from tests.support.corpus import (
     server,
 )
 from tests.support.dataplane import CONFIG, LE, require_tools
-from tools import dataplane, mock_program
+from tools import dataplane, mock_program, signals
 from tools import x509 as tx
 
 ACCEPT = ""
@@ -360,7 +360,7 @@ def main() -> int:
             print(f"(not run: {exc})")
     print(f"{'entry':48} {'role':8} {'checks':7} {'proxy':16} agreement")
     status = 0
-    with dataplane.stop_on_signals(restore=False):
+    with signals.stop_on_signals(restore=False):
         for entry in CORPUS:
             material = entry.material()
             checks, _ = corpus.check_verdict(entry.role, material)

@@ -27,7 +27,7 @@ import pytest
 from tests.support import documented
 from tests.support.cluster import ROOT
 from tests.support.dataplane import require_tools as _require_tools
-from tools import dataplane, rehearse
+from tools import dataplane, rehearse, signals
 
 pytestmark = pytest.mark.dataplane
 
@@ -395,8 +395,8 @@ def test_a_signal_while_the_data_plane_starts_stops_all_it_started(
 
 
 def test_a_signal_in_a_held_section_is_raised_when_it_ends() -> None:
-    with dataplane.stop_on_signals(), pytest.raises(dataplane.Interrupted) as stopped:
-        with dataplane.signals_held():
+    with signals.stop_on_signals(), pytest.raises(signals.Interrupted) as stopped:
+        with signals.signals_held():
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(0.05)  # the handler runs here, and must not raise yet
             reached = True
@@ -406,12 +406,12 @@ def test_a_signal_in_a_held_section_is_raised_when_it_ends() -> None:
 
 def test_a_swallowed_signal_is_not_lost() -> None:
     previous = signal.getsignal(signal.SIGTERM)
-    with dataplane.stop_on_signals():
+    with signals.stop_on_signals():
         try:
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(0.05)
         except KeyboardInterrupt:
             pass  # what a library may do with it
-        with pytest.raises(dataplane.Interrupted):
-            dataplane.check_signals()
+        with pytest.raises(signals.Interrupted):
+            signals.check_signals()
     assert signal.getsignal(signal.SIGTERM) == previous, "the previous handler is back"

@@ -520,12 +520,12 @@ def test_every_event_loop_pulumi_made_is_closed() -> None:
     makes in its worker threads were never closed; close_event_loops closes them all."""
     script = (
         "import asyncio, gc\n"
-        "from tools import render\n"
+        "from tools import mock_program, render\n"
         "render.render_stack(render.ROOT, 'dev')\n"
         "def unclosed():\n"
         "    return sum(isinstance(o, asyncio.AbstractEventLoop) and not o.is_closed() for o in gc.get_objects())\n"
         "before = unclosed()\n"
-        "render.close_event_loops()\n"
+        "mock_program.close_event_loops()\n"
         "print(before, unclosed())\n"
     )
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)

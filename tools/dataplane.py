@@ -9,10 +9,10 @@ directory (mode 0700, files 0600) that :meth:`LoopbackDataPlane.stop` removes.  
 process started is stopped; every wait is bounded.
 
 Each process runs in a process group of its own, which :meth:`LoopbackDataPlane.stop` signals
-whole (whatever a proxy forks goes too), and which a terminal's Ctrl-C does not reach directly.  Under :func:`stop_on_signals` a SIGINT, SIGTERM or SIGHUP
+whole (whatever a proxy forks goes too), and which a terminal's Ctrl-C does not reach directly.  Under :func:`tools.signals.stop_on_signals` a SIGINT, SIGTERM or SIGHUP
 becomes :class:`Interrupted` in the main thread, so the caller unwinds through ``stop()``; the
 few steps that must not be cut in two (start a process and record it, stop them all) hold a
-signal back until they are done (:func:`signals_held`).
+signal back until they are done (:func:`tools.signals.signals_held`).
 """
 
 from __future__ import annotations
@@ -26,17 +26,17 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Any
 
 from . import dataplane_conf as conf
 from . import traefik_conf
+from .signals import signals_held
 
 START_TIMEOUT_SECONDS = 20.0
 STOP_TIMEOUT_SECONDS = 5.0
@@ -58,95 +58,6 @@ class ToolMissing(RuntimeError):
 
 class DataPlaneError(RuntimeError):
     """A proxy refused its configuration or did not start in time (log tail attached)."""
-
-
-# --- signals --------------------------------------------------------------------------------------
-
-#: The signals that ask a run to stop: Ctrl-C, ``kill``, a closed terminal.
-STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
-    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
-)
-
-
-class Interrupted(KeyboardInterrupt):
-    """A stop signal arrived.  A KeyboardInterrupt, so code that catches ``Exception`` (and
-    asyncio, and subprocess) lets it through exactly as it lets Ctrl-C through."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-    @property
-    def name(self) -> str:
-        return signal.Signals(self.signum).name
-
-    @property
-    def exit_status(self) -> int:
-        """128 + the signal's number, as a shell reports a process the signal ended."""
-        return 128 + self.signum
-
-
-_held = 0
-_pending: int | None = None
-_received: int | None = None
-
-
-def _on_stop_signal(signum: int, frame: FrameType | None) -> None:
-    global _pending, _received
-    _received = _received or signum  # remembered: a library may swallow the exception (see check_signals)
-    if _held:
-        _pending = signum  # raised when the held section ends
-        return
-    raise Interrupted(signum)
-
-
-def check_signals() -> None:
-    """Raise :class:`Interrupted` if a stop signal arrived under :func:`stop_on_signals`, even if
-    the exception it raised was lost: pulumi_kubernetes' lazy imports, for one, turn it into an
-    AttributeError, and the program's run then looks like a refusal."""
-    if _received is not None:
-        raise Interrupted(_received)
-
-
-@contextlib.contextmanager
-def signals_held() -> Iterator[None]:
-    """A section a stop signal must not cut in two: a signal that arrives inside is raised as
-    :class:`Interrupted` when it ends.  (Under Python's default handlers, a no-op.)"""
-    global _held, _pending
-    _held += 1
-    try:
-        yield
-    finally:
-        _held -= 1
-        if not _held and _pending is not None:
-            signum, _pending = _pending, None
-            raise Interrupted(signum)
-
-
-@contextlib.contextmanager
-def stop_on_signals(*, restore: bool = True) -> Iterator[None]:
-    """SIGINT, SIGTERM and SIGHUP raise :class:`Interrupted` in the main thread while inside, so
-    ``finally`` blocks (and :meth:`LoopbackDataPlane.stop`) run.  After, the previous handlers
-    come back, or with ``restore=False`` (a command about to exit, with nothing left to stop) the
-    default action, so a late signal ends the process quietly instead of raising somewhere in the
-    interpreter's shutdown.  A signal that was ignored (``nohup``) stays ignored.  Off the main
-    thread, where no handler can be set, a no-op."""
-    global _received
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    _received = None
-    previous: dict[signal.Signals, Any] = {}
-    try:
-        for signum in STOP_SIGNALS:
-            if signal.getsignal(signum) != signal.SIG_IGN:
-                previous[signum] = signal.signal(signum, _on_stop_signal)
-        yield
-    finally:
-        for signum, handler in previous.items():
-            if not restore or handler is None:
-                handler = signal.SIG_DFL
-            signal.signal(signum, handler)
 
 
 def _signal_group(proc: subprocess.Popen[bytes], signum: int) -> None:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import json
 import shlex
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -343,15 +345,43 @@ def _quiet_abandoned_futures() -> None:
     loop.set_exception_handler(handler)
 
 
-def close_event_loop() -> None:
-    """For command-line tools: close Pulumi's event loop before the interpreter exits, or its
-    finalizer may run after its self-pipe socket is gone and print a spurious traceback."""
-    try:
-        loop = asyncio.get_event_loop()
-    except RuntimeError:
+def close_event_loops() -> None:
+    """Close every event loop Pulumi made, the worker threads' first, before the interpreter exits.
+
+    Pulumi's MockMonitor serves each registration in a worker thread of the main loop's default
+    executor and calls ``_ensure_event_loop()`` there, so every worker gets a loop of its own that
+    nobody closes.  At exit such a loop is garbage in a reference cycle with its self-pipe socket;
+    when the collector finalizes the socket first, the loop's ``__del__`` closes a socket whose
+    ``fileno()`` is already -1 and prints ``ValueError: Invalid file descriptor: -1``.  Closed here,
+    while the idle workers still hold them, they leave nothing for the finalizers.  The main
+    thread's loop goes last: closing it shuts the executor down and lets the workers exit.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            main_loop: asyncio.AbstractEventLoop | None = asyncio.get_event_loop()
+        except RuntimeError:
+            main_loop = None
+    for obj in gc.get_objects():
+        if isinstance(obj, asyncio.AbstractEventLoop) and obj is not main_loop and not obj.is_running() and not obj.is_closed():
+            obj.close()
+    if main_loop is not None and not main_loop.is_closed() and not main_loop.is_running():
+        _cancel_pending(main_loop)
+        main_loop.close()
+
+
+def _cancel_pending(loop: asyncio.AbstractEventLoop, timeout: float = 5.0) -> None:
+    """Cancel what an interrupted run left pending (Pulumi's program task) and let it unwind, as
+    ``asyncio.run`` does, within ``timeout``: a task destroyed pending prints a traceback at exit."""
+    pending = asyncio.all_tasks(loop)
+    if not pending:
         return
-    if not loop.is_closed() and not loop.is_running():
-        loop.close()
+    for task in pending:
+        task.cancel()
+    loop.run_until_complete(asyncio.wait(pending, timeout=timeout))
+    for task in pending:
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved: no "exception was never retrieved" report
 
 
 def _encode(value: Any) -> str:

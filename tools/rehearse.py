@@ -32,13 +32,12 @@ try:  # Pulumi and cryptography take a moment to load: Ctrl-C meanwhile ends qui
     from components.program import run
     from components.settings import ConfigError, Settings, parse_settings
 
-    from . import dataplane, mock_program, verify
+    from . import dataplane, mock_program, signals, verify
     from . import dataplane_conf as conf
     from .render import (
         ROOT,
         InputError,
         OneLineParser,
-        close_event_loops,
         config_arg,
         internal_error,
         load_stack_config,
@@ -144,7 +143,7 @@ def _render(
 ) -> mock_program.Rendering:
     # A signal waits until the run is over (a second or so): raised inside Pulumi's event loop it
     # can wedge the loop for good or crash a worker thread, and the run would be lost anyway.
-    with dataplane.signals_held():
+    with signals.signals_held():
         if preflight:
             rendering = mock_program.render(config, cluster)
         else:
@@ -184,8 +183,8 @@ def httpbin_answer(dp: dataplane.LoopbackDataPlane, path: str, timeout: float) -
 def rehearse(raw: Mapping[str, Any], *, without_preflight: bool = False, hold: float = 0.0, out: Print = print) -> int:
     """The whole rehearsal for one stack's raw config; returns the exit status (0 or 1).
 
-    Raises :class:`CannotRun` when it cannot run, and :class:`dataplane.Interrupted` (under
-    :func:`dataplane.stop_on_signals`) when a signal stops it; every process it started is
+    Raises :class:`CannotRun` when it cannot run, and :class:`tools.signals.Interrupted` (under
+    :func:`tools.signals.stop_on_signals`) when a signal stops it; every process it started is
     stopped and its key files are removed before either leaves.
     """
     try:
@@ -307,18 +306,18 @@ def main(argv: Sequence[str] | None = None, *, command: bool = False) -> int:
     )
     parser.add_argument("--hold", type=hold_arg, default=0.0, metavar="SECONDS",
                         help="keep the data plane up this long after the checks, to send requests of your own (at most 3600)")
-    with dataplane.stop_on_signals(restore=not command):
+    with signals.stop_on_signals(restore=not command):
         try:
             args = parser.parse_args(argv)  # a wrong argument: one line and exit status 2 (OneLineParser)
             readable_stdout()
             try:
                 raw = load_stack_config(args.project_dir, args.stack, dict(args.config))
                 status = rehearse(raw, without_preflight=args.without_preflight, hold=args.hold, out=_print)
-                dataplane.check_signals()
+                signals.check_signals()
                 return status
             finally:
-                with dataplane.signals_held():
-                    close_event_loops()
+                with signals.signals_held():
+                    mock_program.close_event_loops()
         except InputError as exc:
             report(TOOL, exc)
             return 2
@@ -328,7 +327,7 @@ def main(argv: Sequence[str] | None = None, *, command: bool = False) -> int:
                     _print(f"log        {line}")
             report(TOOL, exc)
             return 2
-        except dataplane.Interrupted as exc:
+        except signals.Interrupted as exc:
             report(TOOL, f"interrupted by {exc.name}: every process it started is stopped and its key files are removed")
             return exc.exit_status
         except KeyboardInterrupt:

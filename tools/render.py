@@ -22,9 +22,7 @@ files and arguments through the same functions.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import gc
 import io
 import math
 import os
@@ -33,7 +31,6 @@ import shlex
 import stat
 import sys
 import traceback
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +42,7 @@ from components.ibmcloud import calls
 from components.settings import PROJECT, ConfigError, Settings, parse_settings
 
 from . import manifests, mock_program
-from .dataplane import Interrupted, signals_held, stop_on_signals
+from .signals import Interrupted, signals_held, stop_on_signals
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 TOOL: Final = "render"
@@ -701,45 +698,6 @@ def config_arg(text: str) -> tuple[str, str]:
     return name, value
 
 
-def close_event_loops() -> None:
-    """Close every event loop Pulumi made, the worker threads' first, before the interpreter exits.
-
-    Pulumi's MockMonitor serves each registration in a worker thread of the main loop's default
-    executor and calls ``_ensure_event_loop()`` there, so every worker gets a loop of its own that
-    nobody closes.  At exit such a loop is garbage in a reference cycle with its self-pipe socket;
-    when the collector finalizes the socket first, the loop's ``__del__`` closes a socket whose
-    ``fileno()`` is already -1 and prints ``ValueError: Invalid file descriptor: -1``.  Closed here,
-    while the idle workers still hold them, they leave nothing for the finalizers.  The main
-    thread's loop goes last: closing it shuts the executor down and lets the workers exit.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        try:
-            main_loop: asyncio.AbstractEventLoop | None = asyncio.get_event_loop()
-        except RuntimeError:
-            main_loop = None
-    for obj in gc.get_objects():
-        if isinstance(obj, asyncio.AbstractEventLoop) and obj is not main_loop and not obj.is_running() and not obj.is_closed():
-            obj.close()
-    if main_loop is not None and not main_loop.is_closed() and not main_loop.is_running():
-        _cancel_pending(main_loop)
-    mock_program.close_event_loop()
-
-
-def _cancel_pending(loop: asyncio.AbstractEventLoop, timeout: float = 5.0) -> None:
-    """Cancel what an interrupted run left pending (Pulumi's program task) and let it unwind, as
-    ``asyncio.run`` does, within ``timeout``: a task destroyed pending prints a traceback at exit."""
-    pending = asyncio.all_tasks(loop)
-    if not pending:
-        return
-    for task in pending:
-        task.cancel()
-    loop.run_until_complete(asyncio.wait(pending, timeout=timeout))
-    for task in pending:
-        if task.done() and not task.cancelled():
-            task.exception()  # retrieved: no "exception was never retrieved" report
-
-
 def report(tool: str, message: object) -> None:
     """One line on stderr, prefixed with the tool's name."""
     print(f"{tool}: {one_line(message)}", file=sys.stderr, flush=True)
@@ -792,7 +750,7 @@ def main(argv: Sequence[str] | None = None, *, command: bool = False) -> int:
                     result = render_stack(args.project_dir, args.stack, dict(args.config))
             finally:
                 with signals_held():
-                    close_event_loops()
+                    mock_program.close_event_loops()
             written = write(result, out)
             print(result.summary)
             print(f"wrote {len(written)} files to {out}", flush=True)
