@@ -27,7 +27,7 @@ import pulumi_command as command
 import pulumi_kubernetes as k8s
 
 from . import deferred, ibmcloud, specs
-from .settings import AlbFlavor, AlbTlsMode
+from .settings import AlbFlavor, AlbTlsMode, App
 
 
 class AlbIngressArgs(TypedDict):
@@ -48,7 +48,11 @@ class AlbIngressArgs(TypedDict):
     gateway_domain: pulumi.Output[str]
     """The gateway's subdomain: the ALB's SNI and the name it verifies."""
     routes: Sequence[str]
-    """Path prefixes the ALB sends to the gateway (``routes``)."""
+    """Path prefixes the ALB sends to the gateway for httpbin (``routes``), when ``apps`` is unset."""
+    apps: Sequence[App] | None
+    """The user's services (``apps``): one Ingress rule per host; ``None``: the httpbin sample's host."""
+    custom_tls: Mapping[str, pulumi.Output[str]]
+    """Custom domain -> its ``tlsSecret``, known once the secret passed its check."""
     cluster: str
     """The IKS cluster, for the ALB certificate's mirror (``cluster``)."""
     alb_domain: str
@@ -63,8 +67,9 @@ class AlbIngressArgs(TypedDict):
     """The certificate the ALB presents to the gateway."""
     client_key_pem: pulumi.Output[str]
     """Its private key (a secret)."""
-    trusted_ca_pem: str
-    """The roots the ALB trusts for the gateway's certificate."""
+    trusted_ca_pem: pulumi.Input[str]
+    """The roots the ALB trusts for the gateway's certificate: ``trustedCaPem`` (nlb-dns) or the
+    program's CA (``gatewayCertSource=private-ca``)."""
     wait_for: Sequence[pulumi.Resource]
     """What must exist before the Ingress routes to the gateway: the Gateway."""
 
@@ -82,9 +87,8 @@ class AlbIngress(pulumi.ComponentResource):
         """``opts`` carries the Kubernetes provider (``providers``), which the children inherit."""
         super().__init__("iks-alb-istio-mtls:index:AlbIngress", name, None, opts)
         ns, flavor = args["namespace"], args["flavor"]
-        trusted_ca_pem = args["trusted_ca_pem"]
-        data = pulumi.Output.all(args["client_cert_pem"], args["client_key_pem"]).apply(
-            lambda pems: specs.alb_certs_data(flavor, pems[0], pems[1], trusted_ca_pem)
+        data = pulumi.Output.all(args["client_cert_pem"], args["client_key_pem"], args["trusted_ca_pem"]).apply(
+            lambda pems: specs.alb_certs_data(flavor, pems[0], pems[1], pems[2])
         )
         # Renewal changes the data: the provider's enable_secret_mutable updates it in place.
         self.secret = k8s.core.v1.Secret(
@@ -110,6 +114,15 @@ class AlbIngress(pulumi.ComponentResource):
         if flavor == "traefik":
             backend_waits = self._traefik_backend(name, args)
         backend_service = specs.ingress_backend_service(flavor, args["gateway_service"])
+        alb_tls = pending.text(tls_secret_name) if tls_secret_name is not None else None
+        if args["apps"] is None:
+            hosts = [specs.IngressHost(host, tuple(args["routes"]), alb_tls)]
+        else:
+            custom = args["custom_tls"]
+            hosts = [
+                specs.IngressHost(h.host, h.paths, pending.text(custom[h.host])) if h.host in custom else h
+                for h in specs.ingress_hosts(args["apps"], args["alb_domain"], alb_tls)
+            ]
         self.ingress = k8s.networking.v1.Ingress(
             f"{name}-ingress",
             metadata={
@@ -120,18 +133,14 @@ class AlbIngress(pulumi.ComponentResource):
             },
             spec=pending.resolve(
                 specs.ingress_spec(
-                    ingress_class_name=args["ingress_class_name"],
-                    host=host,
-                    routes=args["routes"],
-                    gateway_service=backend_service,
-                    tls_secret_name=pending.text(tls_secret_name) if tls_secret_name is not None else None,
+                    ingress_class_name=args["ingress_class_name"], hosts=hosts, gateway_service=backend_service
                 )
             ),
             opts=pulumi.ResourceOptions(
                 parent=self, depends_on=[self.secret, *backend_waits, *tls_waits, *args["wait_for"]]
             ),
         )
-        self.register_outputs({"host": host})
+        self.register_outputs({"host": host} if args["apps"] is None else {"hosts": [h.host for h in hosts]})
 
     def _traefik_backend(self, name: str, args: AlbIngressArgs) -> list[pulumi.Resource]:
         """The ServersTransport (client cert, CA, server name) and the Service it is bound to."""

@@ -689,6 +689,32 @@ def preflight_alb_client_material(
     return notes
 
 
+def preflight_host_tls_material(
+    tls_crt: str | bytes,
+    tls_key: str | bytes,
+    *,
+    host: str,
+    secret_ref: str,
+    now: dt.datetime | None = None,
+    warn_days: int = 14,
+) -> list[str]:
+    """A TLS secret the ALB serves a custom domain with (``apps`` ``tlsSecret``); returns warnings.
+
+    What the ALB itself would need to serve it: a certificate chain that parses, a key that
+    belongs to it, valid today, and a DNS name that covers ``host``.  Who issued it is the
+    user's business (browsers judge it, not the hop), so no chain is verified here.
+    """
+    crt_what = f"secret {secret_ref} key tls.crt"
+    key_what = f"secret {secret_ref} key tls.key"
+    now = _now(now)
+    chain = parse_certificates(tls_crt, crt_what)
+    key = parse_private_key(tls_key, key_what)
+    check_key_matches(chain[0], key, key_what, cert_what="the certificate in key tls.crt")
+    notes = check_validity(chain[0], crt_what, now, warn_days)
+    check_san_covers(chain[0], host, crt_what)
+    return notes
+
+
 # --- small readers used by the program --------------------------------------------------------
 
 

@@ -64,10 +64,12 @@ class ClientPkiArgs(TypedDict):
     rehearsal asks for another."""
 
 
-def decode_secret_data(data: Mapping[str, str] | None, key: str, secret_ref: str) -> str:
+def decode_secret_data(
+    data: Mapping[str, str] | None, key: str, secret_ref: str, what: str = "the ALB's TLS secret (albSecret)"
+) -> str:
     """One key of a Secret read from the cluster (``.data`` is base64), or a clear error."""
     if not data or key not in data or not data[key]:
-        raise pulumi.RunError(f"secret {secret_ref} has no key {key}: it is not the ALB's TLS secret (albSecret)")
+        raise pulumi.RunError(f"secret {secret_ref} has no key {key}: it is not {what}")
     try:
         return base64.b64decode(data[key], validate=True).decode("ascii")
     except (ValueError, UnicodeDecodeError):
@@ -87,6 +89,11 @@ class ClientPki(pulumi.ComponentResource):
     """The client SANs the gateway accepts."""
     not_after: pulumi.Output[str]
     """When the client certificate expires (stack output ``clientCertificateNotAfter``)."""
+    ca_cert_pem: pulumi.Output[str] | None = None
+    """The program's CA (``private-ca``), which also issues the gateway's certificate with
+    ``gatewayCertSource=private-ca``."""
+    ca_private_key_pem: pulumi.Output[str] | None = None
+    """Its private key (a secret)."""
 
     def __init__(self, name: str, args: ClientPkiArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         """``opts`` carries the Kubernetes provider (``providers``), which the ALB secret's read inherits."""
@@ -135,6 +142,8 @@ class ClientPki(pulumi.ComponentResource):
         self.client_cert_pem = cert.cert_pem
         self.client_key_pem = pulumi.Output.secret(key.private_key_pem)
         self.gateway_trusted_ca_pem = ca.cert_pem
+        self.ca_cert_pem = ca.cert_pem
+        self.ca_private_key_pem = pulumi.Output.secret(ca_key.private_key_pem)
         self.pinned_sans = pulumi.Output.from_input([dns_name])
         self.not_after = cert.validity_end_time
 

@@ -1,8 +1,10 @@
-"""Recipe steps 10-12: the gateway's client-CA secret, the Istio Gateway and VirtualService.
+"""Recipe steps 10-12: the gateway's client-CA secret, the Istio Gateway and VirtualService(s).
 
 Istio reads a MUTUAL server's certificate from ``credentialName`` and its client CA from
 ``<credentialName>-cacert`` (key ``ca.crt``); both must be in the gateway workload's
-namespace.  The Gateway and VirtualService go there too, next to what they use.
+namespace.  The Gateway and VirtualService go there too, next to what they use.  With
+``apps`` set there is one VirtualService per entry (``alb-mtls-<name>``, a name the httpbin
+sample's ``httpbin`` can never be), all bound to the one Gateway.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from . import deferred, specs
+from .settings import App
 
 
 class MeshGatewayArgs(TypedDict):
@@ -35,18 +38,25 @@ class MeshGatewayArgs(TypedDict):
     pinned_sans: pulumi.Output[Sequence[str]]
     """The client certificate SANs the gateway accepts."""
     routes: Sequence[str]
-    """Path prefixes routed to httpbin (``routes``)."""
+    """Path prefixes routed to httpbin (``routes``), when ``apps`` is unset."""
     app_namespace: str
-    """Where httpbin runs (``appNamespace``)."""
+    """Where httpbin runs (``appNamespace``), when ``apps`` is unset."""
+    apps: Sequence[App] | None
+    """The user's services (``apps``); ``None``: the httpbin sample's one VirtualService."""
+    alb_domain: str
+    """The ALB's Ingress subdomain, under which an app's label host is served."""
+    app_namespaces: Mapping[str, pulumi.Resource]
+    """Each app namespace's resource: an app's VirtualService waits for it (and goes first on destroy)."""
     wait_for: Sequence[pulumi.Resource]
     """What must exist before the Gateway: the nlb-dns registration, whose secret it names."""
 
 
 class MeshGateway(pulumi.ComponentResource):
-    """MUTUAL-TLS Gateway for the gateway domain and the ALB host, routed to httpbin."""
+    """MUTUAL-TLS Gateway for the gateway's name and the ALB's hosts, routed to httpbin or to ``apps``."""
 
     gateway: k8s.apiextensions.CustomResource
-    virtual_service: k8s.apiextensions.CustomResource
+    virtual_service: k8s.apiextensions.CustomResource | None = None
+    """The httpbin sample's VirtualService (``apps`` unset)."""
     cacert_secret: k8s.core.v1.Secret
 
     def __init__(self, name: str, args: MeshGatewayArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -83,20 +93,36 @@ class MeshGateway(pulumi.ComponentResource):
             spec=spec,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cacert_secret, *args["wait_for"]]),
         )
-        vs_spec = pending.resolve(
-            specs.virtual_service_spec(
-                hosts=pending.items(hosts),
-                gateway_ref=f"{ns}/{specs.GATEWAY_NAME}",
-                routes=args["routes"],
-                app_namespace=args["app_namespace"],
+        self.virtual_services: list[k8s.apiextensions.CustomResource] = []
+        gateway_ref = f"{ns}/{specs.GATEWAY_NAME}"
+        if args["apps"] is None:
+            vs_spec = pending.resolve(
+                specs.virtual_service_spec(
+                    hosts=pending.items(hosts),
+                    gateway_ref=gateway_ref,
+                    routes=args["routes"],
+                    app_namespace=args["app_namespace"],
+                )
             )
-        )
-        self.virtual_service = k8s.apiextensions.CustomResource(
-            f"{name}-virtualservice",
-            api_version=args["istio_api_version"],
-            kind="VirtualService",
-            metadata={"name": specs.VIRTUAL_SERVICE_NAME, "namespace": ns, "labels": specs.labels("httpbin")},
-            spec=vs_spec,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.gateway]),
-        )
+            self.virtual_service = k8s.apiextensions.CustomResource(
+                f"{name}-virtualservice",
+                api_version=args["istio_api_version"],
+                kind="VirtualService",
+                metadata={"name": specs.VIRTUAL_SERVICE_NAME, "namespace": ns, "labels": specs.labels("httpbin")},
+                spec=vs_spec,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.gateway]),
+            )
+            self.virtual_services.append(self.virtual_service)
+        for app in args["apps"] or ():
+            waits = [self.gateway, args["app_namespaces"][app.namespace]]
+            self.virtual_services.append(
+                k8s.apiextensions.CustomResource(
+                    f"{name}-virtualservice-{app.name}",
+                    api_version=args["istio_api_version"],
+                    kind="VirtualService",
+                    metadata={"name": specs.app_virtual_service_name(app), "namespace": ns, "labels": specs.labels(app.name)},
+                    spec=specs.app_virtual_service_spec(app, host=app.fqdn(args["alb_domain"]), gateway_ref=gateway_ref),
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=waits),
+                )
+            )
         self.register_outputs({})

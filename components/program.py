@@ -16,11 +16,13 @@ from pulumi.runtime import config as runtime_config
 
 from . import certs, ibmcloud, specs
 from .alb_ingress import AlbIngress, AlbIngressArgs
+from .apps import ServiceApps, ServiceAppsArgs
 from .client_pki import ClientPki, ClientPkiArgs, Preflight
+from .gateway_cert import GatewayCert, GatewayCertArgs
 from .gateway_dns import GatewayDns, GatewayDnsArgs, https_target_port, load_balancer_addresses
 from .mesh_gateway import MeshGateway, MeshGatewayArgs
 from .sample_app import SampleApp, SampleAppArgs
-from .settings import PROJECT, ConfigError, Settings, parse_settings
+from .settings import PROJECT, ConfigError, Settings, check_app_hosts, parse_settings
 from .settings import alb_domain as alb_domain_rule
 from .settings import secret_name as secret_name_rule
 
@@ -85,6 +87,11 @@ def run(discover: Discover | None = None, preflight: Preflight | None = None) ->
         raise pulumi.RunError(str(exc)) from None
     alb_domain, alb_secret = resolve_alb(settings, discover or ibmcloud.discover_alb)
     host = specs.alb_host(alb_domain)
+    if settings.apps is not None:
+        try:
+            check_app_hosts(settings.apps, alb_domain)
+        except ConfigError as exc:
+            raise pulumi.RunError(str(exc)) from None
 
     provider = k8s.Provider(
         "k8s",
@@ -93,9 +100,25 @@ def run(discover: Discover | None = None, preflight: Preflight | None = None) ->
     )
     # Every component gets the provider through opts; their children inherit it.
     with_k8s = pulumi.ResourceOptions(providers=[provider])
-    app = SampleApp(
-        "app", SampleAppArgs(namespace=settings.app_namespace, deploy_httpbin=settings.deploy_httpbin), opts=with_k8s
-    )
+    # The httpbin sample: always without apps (its namespace even without httpbin), with apps only if asked.
+    app = None
+    if settings.apps is None or settings.deploy_httpbin:
+        app = SampleApp(
+            "app", SampleAppArgs(namespace=settings.app_namespace, deploy_httpbin=settings.deploy_httpbin), opts=with_k8s
+        )
+    apps = None
+    if settings.apps is not None:
+        apps = ServiceApps(
+            "apps",
+            ServiceAppsArgs(
+                apps=settings.apps,
+                alb_domain=alb_domain,
+                gateway_namespace=settings.gateway_namespace,
+                existing={settings.app_namespace: app.namespace} if app is not None else {},
+                preflight=certs.preflight_host_tls_material,
+            ),
+            opts=with_k8s,
+        )
     service_ref = f"{settings.gateway_namespace}/{settings.gateway_service}"
     service = read_gateway_service(settings, service_ref, provider)
     addresses = None
@@ -106,19 +129,6 @@ def run(discover: Discover | None = None, preflight: Preflight | None = None) ->
     https_port: pulumi.Output[int | str] | None = None
     if service is not None and settings.alb_flavor == "traefik":
         https_port = service.spec.apply(lambda spec: https_target_port(spec, service_ref))
-    dns = GatewayDns(
-        "gateway-dns",
-        GatewayDnsArgs(
-            cluster=settings.cluster,
-            cluster_type=settings.cluster_type,
-            secret_namespace=settings.gateway_namespace,
-            cert_wait_timeout_seconds=settings.cert_wait_timeout_seconds,
-            addresses=addresses,
-            configured_domain=settings.gateway_domain,
-            configured_secret=settings.gateway_secret,
-        ),
-        opts=with_k8s,
-    )
     pki = ClientPki(
         "client-pki",
         ClientPkiArgs(
@@ -133,7 +143,43 @@ def run(discover: Discover | None = None, preflight: Preflight | None = None) ->
         ),
         opts=with_k8s,
     )
-    hosts = dns.hostname.apply(lambda gateway_domain: [gateway_domain, host])
+    # The gateway's name and certificate: an nlb-dns subdomain, or issued by the program's CA.
+    dns: GatewayDns | GatewayCert
+    alb_trusts: pulumi.Input[str] = trusted_ca_pem
+    gateway_not_after: pulumi.Output[str] | None = None
+    if settings.gateway_cert_source == "private-ca":
+        assert pki.ca_cert_pem is not None and pki.ca_private_key_pem is not None  # settings: clientCertSource=private-ca
+        dns = GatewayCert(
+            "gateway-cert",
+            GatewayCertArgs(
+                cluster=settings.cluster,
+                namespace=settings.gateway_namespace,
+                gateway_service=settings.gateway_service,
+                ca_cert_pem=pki.ca_cert_pem,
+                ca_private_key_pem=pki.ca_private_key_pem,
+                validity_hours=settings.gateway_cert_validity_hours,
+                early_renewal_hours=settings.gateway_cert_early_renewal_hours,
+            ),
+            opts=with_k8s,
+        )
+        alb_trusts = pki.ca_cert_pem
+        gateway_not_after = dns.not_after
+    else:
+        dns = GatewayDns(
+            "gateway-dns",
+            GatewayDnsArgs(
+                cluster=settings.cluster,
+                cluster_type=settings.cluster_type,
+                secret_namespace=settings.gateway_namespace,
+                cert_wait_timeout_seconds=settings.cert_wait_timeout_seconds,
+                addresses=addresses,
+                configured_domain=settings.gateway_domain,
+                configured_secret=settings.gateway_secret,
+            ),
+            opts=with_k8s,
+        )
+    served = [host] if settings.apps is None else specs.app_hosts(settings.apps, alb_domain)
+    hosts = dns.hostname.apply(lambda gateway_domain: [gateway_domain, *served])
     mesh = MeshGateway(
         "mesh",
         MeshGatewayArgs(
@@ -146,6 +192,9 @@ def run(discover: Discover | None = None, preflight: Preflight | None = None) ->
             pinned_sans=pki.pinned_sans,
             routes=settings.routes,
             app_namespace=settings.app_namespace,
+            apps=settings.apps,
+            alb_domain=alb_domain,
+            app_namespaces=apps.namespaces if apps is not None else {},
             wait_for=[dns],
         ),
         opts=with_k8s,
@@ -161,6 +210,8 @@ def run(discover: Discover | None = None, preflight: Preflight | None = None) ->
             gateway_https_target_port=https_port,
             gateway_domain=dns.hostname,
             routes=settings.routes,
+            apps=settings.apps,
+            custom_tls=apps.tls_secrets if apps is not None else {},
             cluster=settings.cluster,
             alb_domain=alb_domain,
             alb_secret=alb_secret,
@@ -168,7 +219,7 @@ def run(discover: Discover | None = None, preflight: Preflight | None = None) ->
             alb_tls_mode=settings.alb_tls_mode,
             client_cert_pem=pki.client_cert_pem,
             client_key_pem=pki.client_key_pem,
-            trusted_ca_pem=trusted_ca_pem,
+            trusted_ca_pem=alb_trusts,
             wait_for=[mesh],
         ),
         opts=with_k8s,
@@ -177,8 +228,14 @@ def run(discover: Discover | None = None, preflight: Preflight | None = None) ->
     pulumi.export("gatewayDomain", dns.hostname)
     pulumi.export("gatewaySecret", dns.secret_name)
     pulumi.export("gatewayNamespace", settings.gateway_namespace)
-    pulumi.export("albHost", host)
     pulumi.export("albCertsSecret", f"{settings.gateway_namespace}/{specs.ALB_CERTS_SECRET}")
-    pulumi.export("urls", hosts.apply(lambda h: specs.urls(h, settings.routes)))
     pulumi.export("clientCertificateNotAfter", pki.not_after)
-    pulumi.export("appNamespace", app.namespace.metadata.apply(lambda m: m.name))
+    if gateway_not_after is not None:
+        pulumi.export("gatewayCertificateNotAfter", gateway_not_after)
+    if settings.apps is None:
+        pulumi.export("albHost", host)
+        pulumi.export("urls", hosts.apply(lambda h: specs.urls(h, settings.routes)))
+    else:
+        pulumi.export("urls", specs.app_urls(settings.apps, alb_domain))
+    if app is not None:
+        pulumi.export("appNamespace", app.namespace.metadata.apply(lambda m: m.name))

@@ -8,7 +8,10 @@ tests, the schema checks and the data-plane tier read exactly what the cluster w
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
+
+from .settings import App
 
 #: Istio's httpbin sample (samples/httpbin/httpbin.yaml): go-httpbin listening on 8080.
 HTTPBIN_IMAGE: Final = "docker.io/mccutchen/go-httpbin:v2.15.0"
@@ -16,6 +19,8 @@ HTTPBIN_PORT: Final = 8000
 HTTPBIN_TARGET_PORT: Final = 8080
 
 ALB_CERTS_SECRET: Final = "alb-certs"
+#: The gateway's certificate and key with ``gatewayCertSource=private-ca`` (its ``credentialName``).
+PRIVATE_GATEWAY_SECRET: Final = "alb-mtls-gateway-cert"
 GATEWAY_NAME: Final = "httpbin-gateway"
 VIRTUAL_SERVICE_NAME: Final = "httpbin"
 INGRESS_NAME: Final = "httpbin-alb"
@@ -127,28 +132,53 @@ def gateway_spec(
     }
 
 
-def virtual_service_spec(
-    *, hosts: Sequence[str], gateway_ref: str, routes: Sequence[str], app_namespace: str
+def routed_virtual_service_spec(
+    *, hosts: Sequence[str], gateway_ref: str, name: str, routes: Sequence[str], destination: str, port: int
 ) -> dict[str, Any]:
-    """VirtualService: the gateway's hosts, each route to httpbin on port 8000."""
+    """VirtualService bound to the gateway: ``hosts``, each route to ``destination:port``."""
     return {
         "hosts": list(hosts),
         "gateways": [gateway_ref],
         "http": [
             {
-                "name": "httpbin",
+                "name": name,
                 "match": istio_uri_matches(routes),
-                "route": [
-                    {
-                        "destination": {
-                            "host": f"httpbin.{app_namespace}.svc.cluster.local",
-                            "port": {"number": HTTPBIN_PORT},
-                        }
-                    }
-                ],
+                "route": [{"destination": {"host": destination, "port": {"number": port}}}],
             }
         ],
     }
+
+
+def virtual_service_spec(
+    *, hosts: Sequence[str], gateway_ref: str, routes: Sequence[str], app_namespace: str
+) -> dict[str, Any]:
+    """VirtualService of the httpbin sample: the gateway's hosts, each route to httpbin on port 8000."""
+    return routed_virtual_service_spec(
+        hosts=hosts,
+        gateway_ref=gateway_ref,
+        name="httpbin",
+        routes=routes,
+        destination=f"httpbin.{app_namespace}.svc.cluster.local",
+        port=HTTPBIN_PORT,
+    )
+
+
+def app_virtual_service_name(app: App) -> str:
+    """``alb-mtls-<name>``: never the httpbin sample's ``httpbin``, so switching a stack to
+    ``apps`` never has two resources claim one object."""
+    return f"alb-mtls-{app.name}"
+
+
+def app_virtual_service_spec(app: App, *, host: str, gateway_ref: str) -> dict[str, Any]:
+    """VirtualService of one ``apps`` entry: its host, its paths to its Service and port."""
+    return routed_virtual_service_spec(
+        hosts=[host], gateway_ref=gateway_ref, name=app.name, routes=app.paths, destination=app.destination, port=app.port
+    )
+
+
+def app_hosts(apps: Sequence[App], alb_domain: str) -> list[str]:
+    """Every host the ALB serves for ``apps``, once each, in the order of the entries."""
+    return list(dict.fromkeys(app.fqdn(alb_domain) for app in apps))
 
 
 def ingress_annotations(
@@ -287,27 +317,53 @@ def ingress_backend_service(flavor: str, gateway_service: str) -> str:
     return TRAEFIK_GATEWAY_SERVICE if flavor == "traefik" else gateway_service
 
 
+@dataclass(frozen=True)
+class IngressHost:
+    """One host of the Ingress: its paths and the TLS secret the ALB serves it with."""
+
+    host: str
+    paths: tuple[str, ...]
+    tls_secret: str | None
+    """A secret in the Ingress's namespace, or ``None``: the ALB's ``defaultCertificate``."""
+
+
+def ingress_hosts(apps: Sequence[App], alb_domain: str, alb_tls_secret: str | None) -> list[IngressHost]:
+    """The Ingress's hosts for ``apps``: entries of one host share its rule, paths in entry order;
+    labels under albDomain get the ALB's certificate, custom domains their ``tlsSecret``."""
+    hosts: dict[str, IngressHost] = {}
+    for app in apps:
+        host = app.fqdn(alb_domain)
+        secret = app.tls_secret if app.custom_domain else alb_tls_secret
+        known = hosts.get(host)
+        paths = (known.paths if known else ()) + app.paths
+        hosts[host] = IngressHost(host, paths, known.tls_secret if known else secret)
+    return list(hosts.values())
+
+
 def ingress_spec(
     *,
     ingress_class_name: str,
-    host: str,
-    routes: Sequence[str],
+    hosts: Sequence[IngressHost],
     gateway_service: str,
-    tls_secret_name: str | None,
 ) -> dict[str, Any]:
-    """Ingress: TLS for the ALB host, one ``Prefix`` path per route to the gateway on 443.
-
-    With ``tls_secret_name`` unset the ALB serves its ``defaultCertificate``.
-    """
-    tls: dict[str, Any] = {"hosts": [host]}
-    if tls_secret_name:
-        tls["secretName"] = tls_secret_name
+    """Ingress: one rule per host, one ``Prefix`` path per route to the gateway on 443, and TLS
+    for every host (hosts sharing a secret share a ``tls`` entry; no secret: the ALB's
+    ``defaultCertificate``)."""
+    tls: dict[str | None, list[str]] = {}
+    for entry in hosts:
+        tls.setdefault(entry.tls_secret, []).append(entry.host)
+    tls_entries: list[dict[str, Any]] = []
+    for secret, names in tls.items():
+        item: dict[str, Any] = {"hosts": names}
+        if secret:
+            item["secretName"] = secret
+        tls_entries.append(item)
     return {
         "ingressClassName": ingress_class_name,
-        "tls": [tls],
+        "tls": tls_entries,
         "rules": [
             {
-                "host": host,
+                "host": entry.host,
                 "http": {
                     "paths": [
                         {
@@ -315,10 +371,11 @@ def ingress_spec(
                             "pathType": "Prefix",
                             "backend": {"service": {"name": gateway_service, "port": {"number": GATEWAY_HTTPS_PORT}}},
                         }
-                        for route in routes
+                        for route in entry.paths
                     ]
                 },
             }
+            for entry in hosts
         ],
     }
 
@@ -326,6 +383,19 @@ def ingress_spec(
 def urls(hosts: Sequence[str], routes: Sequence[str]) -> list[str]:
     """One ``https://`` URL per host and route (the stack output ``urls``)."""
     return [f"https://{host}{'' if route == '/' else route}" for host in hosts for route in routes]
+
+
+def app_urls(apps: Sequence[App], alb_domain: str) -> list[str]:
+    """One ``https://`` URL per ``apps`` host and path (the stack output ``urls``)."""
+    return [url for app in apps for url in urls([app.fqdn(alb_domain)], app.paths)]
+
+
+def gateway_internal_names(gateway_service: str, gateway_namespace: str) -> list[str]:
+    """The names of the gateway's certificate with ``gatewayCertSource=private-ca``: its Service's
+    cluster DNS name, without and with the default cluster domain.  The first is what the ALB
+    sends as SNI and verifies (``proxy-ssl-name``, ``serverName``): it holds whatever the
+    cluster domain is."""
+    return [f"{gateway_service}.{gateway_namespace}.svc", f"{gateway_service}.{gateway_namespace}.svc.cluster.local"]
 
 
 def httpbin_manifests(namespace: str) -> dict[str, dict[str, Any]]:

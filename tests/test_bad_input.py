@@ -34,6 +34,16 @@ P = "config iks-alb-istio-mtls"
 DAMAGED_CERT = "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n"
 GARBAGE = "this is not a certificate, just text pasted by mistake"
 
+GENERIC_BASE: dict[str, Any] = {
+    "platform": "generic", "albDomain": "apps.example.com", "albSecret": "apps-tls", "ingressClassName": "nginx",
+}
+
+
+def app(name: str, **fields: Any) -> dict[str, Any]:
+    """An ``apps`` entry: host ``name``, Service ``web:8080`` in namespace ``shop`` unless told otherwise."""
+    return {"name": name, "host": name, "service": "web", "namespace": "shop", "port": 8080, **fields}
+
+
 # (case id, config overrides as the CLI passes them, key the message names, exact message)
 BAD_CONFIG: list[tuple[str, dict[str, Any], str, str]] = [
     ("cluster-missing", {"cluster": ""}, "cluster",
@@ -177,6 +187,106 @@ BAD_CONFIG: list[tuple[str, dict[str, Any], str, str]] = [
     ("trustedCaPem-not-a-ca",
      {"trustedCaPem": pki.self_signed_ca("Test Root").issue_leaf(["leaf.example.com"]).cert_pem},
      "trustedCaPem", ""),  # message checked by test_certs.py; here: refused before resources
+    # --- apps: your own services (issue 17) ---
+    ("apps-same-host-and-path-twice", {"apps": [app("shop", paths=["/cart"]), app("cart", host="shop", paths=["/cart/"])]},
+     "apps", f"{P}:apps: entry 2 ('cart') claims host shop.{ALB_DOMAIN} path /cart, which entry 1 ('shop') claims already"),
+    ("apps-label-and-domain-are-one-host",
+     {"apps": [app("shop"), app("shop2", host=f"shop.{ALB_DOMAIN}", tlsSecret="shop-tls")]},
+     "apps", f"{P}:apps: entry 2 ('shop2') claims host shop.{ALB_DOMAIN} path /, which entry 1 ('shop') claims already"),
+    ("apps-nested-paths-of-one-host", {"apps": [app("web"), app("api", host="web", paths=["/api"])]},
+     "apps", f"{P}:apps: entry 2 ('api') path /api and entry 1 ('web') path / overlap on host web.{ALB_DOMAIN}: Istio "
+     "merges one host's VirtualServices in creation order, so the shorter path could take the longer one's requests; "
+     "route both paths in one entry, or use paths that do not nest"),
+    ("apps-port-out-of-range", {"apps": [app("shop", port=70000)]},
+     "apps", f"{P}:apps: entry 1 ('shop') port must be a port number from 1 to 65535; got 70000"),
+    ("apps-port-zero", {"apps": [app("shop", port=0)]},
+     "apps", f"{P}:apps: entry 1 ('shop') port must be a port number from 1 to 65535; got 0"),
+    ("apps-port-not-a-number", {"apps": [app("shop", port="http")]},
+     "apps", f"{P}:apps: entry 1 ('shop') port must be a port number from 1 to 65535; got 'http'"),
+    ("apps-custom-domain-without-tlsSecret", {"apps": [app("shop", host="shop.example.com")]},
+     "apps", f"{P}:apps: entry 1 ('shop') host shop.example.com is a custom domain: it needs 'tlsSecret', the name of a "
+     "TLS secret for it that you keep in gatewayNamespace (a single label is served as <label>.<albDomain> with the "
+     "ALB's certificate)"),
+    ("apps-tlsSecret-on-a-label", {"apps": [app("shop", tlsSecret="shop-tls")]},
+     "apps", f"{P}:apps: entry 1 ('shop') host 'shop' is a label under albDomain, served with the ALB's certificate: "
+     "'tlsSecret' is only for a custom domain"),
+    ("apps-unknown-field", {"apps": [app("shop", serviceport=80)]},
+     "apps", f"{P}:apps: entry 1 ('shop') has an unknown field 'serviceport'; did you mean service?"),
+    ("apps-missing-field", {"apps": [{"name": "shop", "host": "shop", "service": "web", "namespace": "shop"}]},
+     "apps", f"{P}:apps: entry 1 ('shop') needs 'port' (every entry has name, host, service, namespace, port)"),
+    ("apps-createNamespace-system", {"apps": [app("shop", namespace="kube-system", createNamespace=True)]},
+     "apps", f"{P}:apps: entry 1 ('shop') createNamespace: 'kube-system' is a system namespace, which the program must "
+     "not create or delete"),
+    ("apps-createNamespace-gateway", {"apps": [app("shop", namespace="istio-system", createNamespace=True)]},
+     "apps", f"{P}:apps: entry 1 ('shop') createNamespace: the gateway's namespace (istio-system) is never created or "
+     "deleted by the program"),
+    ("apps-createNamespace-disagrees",
+     {"apps": [app("shop", createNamespace=True), app("cart", host="cart", createNamespace=False)]},
+     "apps", f"{P}:apps: entry 2 ('cart') and entry 1 disagree on createNamespace for namespace shop: say the same in "
+     "both (true: the program creates and deletes it; false: it must exist)"),
+    ("apps-nginx-strict-path", {"apps": [app("shop", paths=["/v1.0"])]},
+     "apps", f"{P}:apps: entry 1 ('shop') path '/v1.0': ingress-nginx (strict-validate-path-type, on by default) "
+     "accepts only letters, digits, '/', '_' and '-' in a Prefix path, so the nginx ALB would refuse the Ingress; use a "
+     "path without other characters, or albFlavor=traefik"),
+    ("apps-api-server-path", {"apps": [app("shop", paths=["/a/../b"])]},
+     "apps", f"{P}:apps: entry 1 ('shop') path '/a/../b' contains '/../', which the Kubernetes API server refuses in an "
+     "Ingress path"),
+    ("apps-name-not-a-kubernetes-name", {"apps": [app("Shop_1")]},
+     "apps", f"{P}:apps: entry 1 ('Shop_1') name is not a valid Kubernetes name (lower-case letters, digits, '-'; at "
+     "most 63): 'Shop_1'"),
+    ("apps-service-not-a-kubernetes-name", {"apps": [app("shop", service="web.svc")]},
+     "apps", f"{P}:apps: entry 1 ('shop') service is not a valid Kubernetes name (lower-case letters, digits, '-'; at "
+     "most 63): 'web.svc'"),
+    ("apps-host-not-dns", {"apps": [app("shop", host="shop_1")]},
+     "apps", f"{P}:apps: entry 1 ('shop') host is not a valid Kubernetes name (lower-case letters, digits, '-'; at most "
+     "63): 'shop_1'"),
+    ("apps-same-name-twice", {"apps": [app("shop"), app("shop", host="cart")]},
+     "apps", f"{P}:apps: entry 2 ('shop') has the same name as entry 1: names must be unique"),
+    ("apps-not-a-list", {"apps": {"name": "shop"}},
+     "apps", f'{P}:apps: must be a non-empty list of services, e.g. [{{"name": "shop", "host": "shop", "paths": ["/"], '
+     '"service": "web", "namespace": "shop", "port": 8080}] (remove the key for the httpbin sample)'),
+    ("apps-entry-not-an-object", {"apps": ["shop"]},
+     "apps", f'{P}:apps: entry 1 must be an object such as {{"name": "shop", "host": "shop", "paths": ["/"], '
+     '"service": "web", "namespace": "shop", "port": 8080}; got \'shop\''),
+    ("apps-bad-json", {"apps": '[{"name": "shop",]'},
+     "apps", f"{P}:apps: is not valid JSON (Expecting property name enclosed in double quotes at position 17)"),
+    ("apps-with-routes", {"apps": [app("shop")], "routes": ["/status"]},
+     "routes", f"{P}:routes: is for the httpbin sample; with apps set each entry has its own paths (remove routes)"),
+    # --- the gateway's certificate without IBM's DNS, and any cluster (issue 18) ---
+    ("platform-unknown", {"platform": "openshift"}, "platform",
+     f"{P}:platform: must be one of iks, generic; got 'openshift'"),
+    ("gatewayCertSource-unknown", {"gatewayCertSource": "letsencrypt"}, "gatewayCertSource",
+     f"{P}:gatewayCertSource: must be one of nlb-dns, private-ca; got 'letsencrypt'"),
+    ("private-ca-with-gatewayDomain",
+     {"gatewayCertSource": "private-ca", "gatewayDomain": "gw.example.com", "gatewaySecret": "gw-cert"}, "gatewayDomain",
+     f"{P}:gatewayDomain: names the nlb-dns way; with gatewayCertSource=private-ca the program issues the gateway's "
+     "certificate"),
+    ("private-ca-with-gatewaySecret", {"gatewayCertSource": "private-ca", "gatewaySecret": "gw-cert"}, "gatewaySecret",
+     f"{P}:gatewaySecret: names the nlb-dns way; with gatewayCertSource=private-ca the program issues the gateway's "
+     "certificate"),
+    ("private-ca-without-the-programs-ca", {"gatewayCertSource": "private-ca", "clientCertSource": "alb"},
+     "gatewayCertSource", f"{P}:gatewayCertSource: private-ca needs the program's CA, which exists with "
+     "clientCertSource=private-ca only"),
+    ("private-ca-with-trustedCaPem", {"gatewayCertSource": "private-ca", "trustedCaPem": pki.self_signed_ca("R").cert_pem},
+     "trustedCaPem", f"{P}:trustedCaPem: is not used with gatewayCertSource=private-ca: the ALB trusts the program's CA "
+     "for the gateway"),
+    ("gatewayCertValidityHours-zero", {"gatewayCertValidityHours": 0}, "gatewayCertValidityHours",
+     f"{P}:gatewayCertValidityHours: must be a positive whole number; got '0'"),
+    ("gatewayCertEarlyRenewalHours-too-long", {"gatewayCertValidityHours": 100, "gatewayCertEarlyRenewalHours": 100},
+     "gatewayCertEarlyRenewalHours", f"{P}:gatewayCertEarlyRenewalHours: must be smaller than gatewayCertValidityHours"),
+    ("generic-without-albDomain", {**GENERIC_BASE, "albDomain": ""}, "albDomain",
+     f"{P}:albDomain: is required on platform generic: there is no IBM Cloud to discover it from"),
+    ("generic-without-albSecret", {**GENERIC_BASE, "albSecret": ""}, "albSecret",
+     f"{P}:albSecret: is required on platform generic: there is no IBM Cloud to discover it from"),
+    ("generic-without-ingressClassName", {**GENERIC_BASE, "ingressClassName": ""}, "ingressClassName",
+     f"{P}:ingressClassName: is required on platform generic: name your ingress controller's IngressClass"),
+    ("generic-ibm-legacy", {**GENERIC_BASE, "albFlavor": "ibm-legacy"}, "albFlavor",
+     f"{P}:albFlavor: ibm-legacy is IBM's retired IKS ALB: use nginx or traefik on platform generic"),
+    ("generic-nlb-dns", {**GENERIC_BASE, "gatewayCertSource": "nlb-dns"}, "gatewayCertSource",
+     f"{P}:gatewayCertSource: nlb-dns registers an IKS subdomain with ibmcloud: use private-ca on platform generic"),
+    ("generic-mirror", {**GENERIC_BASE, "albTlsMode": "mirror"}, "albTlsMode",
+     f"{P}:albTlsMode: mirror copies the ALB certificate with IBM's certificate manager: on platform generic keep the "
+     "TLS secret (albSecret) in gatewayNamespace, or use default-certificate"),
 ]
 
 

@@ -357,9 +357,6 @@ def test_pulumi_yaml_declares_every_key_with_the_programs_defaults() -> None:
     for key, spec in settings.KEYS.items():
         entry = declared[key]
         assert entry["description"], key
-        if key == "cluster":
-            assert "default" not in entry
-            continue
         default = entry["default"]
         if key == "gatewaySelector":
             default = json.loads(default)
@@ -367,11 +364,32 @@ def test_pulumi_yaml_declares_every_key_with_the_programs_defaults() -> None:
         assert default == expected, key
 
 
+APPS_CONFIG = [{"name": "shop", "host": "shop", "service": "web", "namespace": "shop", "port": 8080}]
+GENERIC = {"platform": "generic", "albDomain": "apps.example.com", "albSecret": "apps-tls", "ingressClassName": "nginx"}
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"cluster": "c"},
+        {"cluster": "c", "apps": APPS_CONFIG},
+        {"cluster": "c", "gatewayCertSource": "private-ca"},
+        GENERIC,
+        {**GENERIC, "apps": APPS_CONFIG, "albFlavor": "traefik"},
+    ],
+    ids=["iks", "apps", "private-ca", "generic", "generic-apps"],
+)
+def test_the_clis_defaults_change_nothing(config: dict[str, Any]) -> None:
+    """The CLI passes every Pulumi.yaml default as if the user had set it: the program must read
+    them as unset, or a key whose default depends on another (routes with apps, albTlsMode on
+    generic) would be refused or wrong under the real CLI only."""
+    yaml_defaults = {k: v.get("default") for k, v in yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"].items()}
+    via_cli = {k: v for k, v in yaml_defaults.items() if v is not None} | config
+    assert settings.parse_settings(config) == settings.parse_settings(via_cli)
+
+
 def test_defaults_are_applied_without_the_cli() -> None:
     s = settings.parse_settings({"cluster": "c"})
-    yaml_defaults = {k: v.get("default") for k, v in yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"].items()}
-    via_yaml = settings.parse_settings({k: v for k, v in yaml_defaults.items() if v is not None} | {"cluster": "c"})
-    assert s == via_yaml
     assert s.cluster_type == "classic" and s.routes == ("/status",) and s.cert_wait_timeout_seconds == 1800
     assert s.ingress_class_name == "public-iks-k8s-nginx" and s.gateway_selector == {"istio": "ingressgateway"}
 

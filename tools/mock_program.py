@@ -45,6 +45,9 @@ class ClusterStandIn:
     #: ``"namespace/name"`` -> plain (not base64) secret data, for ``Secret.get``.
     secrets: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     secret_namespace: str = "istio-system"
+    #: Namespaces that exist in the cluster, for ``Namespace.get`` (an ``apps`` entry with
+    #: ``createNamespace: false``); any other read fails as the API server's 404 would.
+    namespaces: Sequence[str] = ("default", "istio-system", "kube-system")
     #: Ports of the gateway's Service, as Istio's default profile installs them.
     gateway_ports: Sequence[Mapping[str, Any]] = (
         {"name": "status-port", "port": 15021, "targetPort": 15021, "protocol": "TCP"},
@@ -270,6 +273,12 @@ class _Mocks(pulumi_mocks.Mocks):
                 raise LookupError(f"secrets {name!r} not found in namespace {namespace!r}")
             data = {k: base64.b64encode(v.encode()).decode() for k, v in self.cluster.secrets[ref].items()}
             return {"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "type": "kubernetes.io/tls", "data": data}
+        if typ == "kubernetes:core/v1:Namespace":
+            # A cluster-scoped object: its id is the bare name.
+            if ref not in self.cluster.namespaces:
+                raise LookupError(f"namespaces {ref!r} not found")
+            return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ref}, "spec": {"finalizers": ["kubernetes"]},
+                    "status": {"phase": "Active"}}
         raise LookupError(f"the renderer cannot read {typ} {ref}")
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
