@@ -23,12 +23,20 @@ pytestmark = pytest.mark.pythons
 
 VERSIONS = ("3.10", "3.13")
 
-#: Stacks rendered on every interpreter: the three flavours, and config that must be refused.
+#: Stacks rendered on every interpreter: the three flavours, apps, a generic private-ca stack, and
+#: config that must be refused.
 STACKS: dict[str, dict[str, Any]] = {
     "default": {},
     "traefik": {"albFlavor": "traefik"},
     "ibm-legacy": {"albFlavor": "ibm-legacy", "routes": ["/status", "/headers"]},
     "bad-route": {"routes": ["/v1.0"]},
+    "apps": {"apps": [
+        {"name": "web", "host": "web", "service": "web", "namespace": "web", "port": 8080, "createNamespace": True},
+        {"name": "api", "host": "api", "paths": ["/v1"], "service": "api", "namespace": "default", "port": 80},
+    ]},
+    "generic-private-ca": {"platform": "generic", "albDomain": "apps.example.com", "albSecret": "apps-tls",
+                           "ingressClassName": "traefik", "albFlavor": "traefik"},
+    "bad-apps": {"apps": [{"name": "web", "host": "web", "service": "web", "namespace": "web", "port": 70000}]},
     "blank-cluster": {"cluster": "   "},
 }
 
@@ -90,4 +98,6 @@ def test_the_program_renders_the_same_on(version: str, here: dict[str, Any]) -> 
         assert objects == expected, name
     assert there["default"]["error"] is None and len(there["default"]["resources"]) > 15
     assert there["bad-route"]["error"].startswith("config iks-alb-istio-mtls:routes: entry '/v1.0'")
+    assert there["apps"]["error"] is None and there["generic-private-ca"]["error"] is None
+    assert there["bad-apps"]["error"].startswith("config iks-alb-istio-mtls:apps: entry 1 ('web') port")
     assert there["blank-cluster"]["error"].endswith("cluster: is only whitespace: give it a value, or remove the key to use its default")

@@ -9,7 +9,8 @@ Reads (``Service.get``, ``Secret.get``) are different: the engine never deletes 
 and a read cannot carry an alias (the engine's ReadResource takes none).  A read that moved is
 listed in :data:`MOVED_READS`, old line -> new line; everything else must match exactly.
 
-Regenerate only on purpose: ``python -m tests.test_urns > tests/data/urns.json``.
+Regenerate only on purpose, and only the cases you add: ``python -m tests.test_urns CASE...`` prints them
+(the existing cases' lines are the users' URNs from before a move: never rewrite them).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ _CLIENT_LEAF = _CLIENT_ROOT.intermediate(
     ekus=[ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
 ).issue_leaf(pki.ALB_SANS, client_auth=True)
 
+_SHOP = pki.self_signed_ca("Example Test Root").issue_leaf(["shop.example.com"])
+
 #: Stack config and stand-in cluster per case: the three ALB flavours on the default stack, and
 #: the other branches that register resources of their own.
 CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
@@ -47,6 +50,22 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "alb-client-certificate": (
         {"clientCertSource": "alb", "trustedCaPem": _CLIENT_ROOT.cert_pem},
         {"secrets": {f"default/{ALB_SECRET}": {"tls.crt": _CLIENT_LEAF.chain_pem, "tls.key": _CLIENT_LEAF.key_pem}}},
+    ),
+    # Added with issues 17 and 18 (new stacks; their URNs are kept from then on).
+    "apps": (
+        {"apps": [
+            {"name": "web", "host": "web", "service": "web", "namespace": "web", "port": 8080, "createNamespace": True},
+            {"name": "api", "host": "api", "paths": ["/v1"], "service": "api", "namespace": "shop", "port": 80},
+            {"name": "shop", "host": "shop.example.com", "tlsSecret": "shop-tls", "service": "shop",
+             "namespace": "shop", "port": 80},
+        ]},
+        {"namespaces": ("default", "istio-system", "shop"),
+         "secrets": {"istio-system/shop-tls": {"tls.crt": _SHOP.chain_pem, "tls.key": _SHOP.key_pem}}},
+    ),
+    "private-ca": ({"gatewayCertSource": "private-ca"}, {}),
+    "generic": (
+        {"platform": "generic", "albDomain": "apps.example.com", "albSecret": "apps-tls", "ingressClassName": "nginx"},
+        {},
     ),
 }
 
@@ -100,8 +119,11 @@ def test_the_golden_lists_hold_the_resources_that_matter() -> None:
         assert token in default, token
     assert any("ServersTransport" in u for u in golden["traefik"])
     assert not any("gateway-dns-registration" in u for u in golden["configured-gateway-domain"])
+    assert sum("VirtualService::mesh-virtualservice-" in u for u in golden["apps"]) == 3
+    assert any("GatewayCert" in u for u in golden["private-ca"])
+    assert not any("command:local:Command" in u for u in golden["generic"])
 
 
 if __name__ == "__main__":
-    json.dump({case: urns(case) for case in CASES}, sys.stdout, indent=1)
+    json.dump({case: urns(case) for case in sys.argv[1:] or CASES}, sys.stdout, indent=1)
     sys.stdout.write("\n")
