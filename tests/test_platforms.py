@@ -7,6 +7,9 @@ that name, and there is no nlb-dns Command.  generic: no ``ibmcloud`` at all.
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +17,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from components import certs, specs
-from tests.support.cluster import ALB_DOMAIN, ALB_SECRET, CLUSTER, standin
+from tests.support.cluster import ALB_DOMAIN, ALB_SECRET, CLUSTER, ROOT, standin
 from tools import mock_program
 
 SECRET = "kubernetes:core/v1:Secret"
@@ -155,3 +158,29 @@ def test_generic_default_certificate_when_the_secret_is_elsewhere() -> None:
 def test_the_same_stack_on_iks_still_registers_nlb_dns() -> None:
     r = ok(render({"cluster": CLUSTER, "albDomain": ALB_DOMAIN, "albSecret": ALB_SECRET}))
     assert any(c.name == "gateway-dns-registration" for c in r.by_type(COMMAND))
+
+
+FAKE_IBMCLOUD = ROOT / "tests" / "fake_ibmcloud"
+
+
+def _with_the_real_discovery(config: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[
+        mock_program.Rendering, list[Any]]:
+    """The program with its own ``ibmcloud`` discovery (not the stand-in's), the fake ``ibmcloud``
+    first on PATH recording every call it gets."""
+    from components.program import run
+
+    state = tmp_path / "ibmcloud-state.json"
+    state.write_text(json.dumps({"clusters": {CLUSTER: {"type": "classic", "id": "c0ffee"}}}))
+    monkeypatch.setenv("PATH", f"{FAKE_IBMCLOUD}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_IBMCLOUD_STATE", str(state))
+    r = mock_program.render(config, standin(), program=lambda _stand_in_discovery: run())
+    return r, json.loads(state.read_text()).get("calls", [])
+
+
+def test_generic_calls_no_ibmcloud_even_with_one_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    r, calls = _with_the_real_discovery({**GENERIC, "albFlavor": "traefik"}, tmp_path, monkeypatch)
+    assert r.error is None, r.error
+    assert calls == []
+    # The same probe sees the call an iks stack makes to discover its ALB.
+    _, iks_calls = _with_the_real_discovery({"cluster": CLUSTER}, tmp_path, monkeypatch)
+    assert [c["argv"][:3] for c in iks_calls] == [["ks", "cluster", "get"]]
