@@ -1,11 +1,16 @@
 """``python -m tools.verify``: its verdicts and its refusals of bad input, on 127.0.0.1 only.
 
-Two promises are tested here.  Bad input — an argument, an input file of the wrong shape, an
+Three promises are tested here.  Bad input — an argument, an input file of the wrong shape, an
 out-of-range number — ends the run with exit status 2 and one line on stderr that names the
 argument or file, never a traceback (Ctrl-C: 130).  And the check "without a client certificate
 -> refused" passes only when the address that answered the client certificate then refuses a
 client without one at the TLS layer; a closed port, a plain-HTTP port, a name that does not
-resolve or a server that lets everyone in is a FAIL, and a FAIL makes the exit status 1.
+resolve or a server that lets everyone in is a FAIL, and a FAIL makes the exit status 1.  And the
+two other stack shapes are checked as they are served: an ``apps`` stack on each of its ``urls``
+(an answer that is the ALB's or the gateway's failure is a FAIL), the gateway with the first app
+host as HTTP Host; a ``gatewayCertSource=private-ca`` stack's gateway against the program's CA from
+``alb-certs`` (``ca.crt``) and never against the ALB's trust store, with a one-line FAIL saying
+what to do when its cluster-internal name does not resolve.
 
 The servers are small Python ``ssl`` servers (tests/support/tls_servers.py); the data-plane tier
 (tests/test_dataplane.py) runs the same command against real nginx and Envoy.
@@ -14,6 +19,8 @@ The servers are small Python ``ssl`` servers (tests/support/tls_servers.py); the
 from __future__ import annotations
 
 import base64
+import dataclasses
+import datetime as dt
 import json
 import os
 import signal
@@ -30,6 +37,7 @@ from tests.support import documented, pki
 from tests.support.cluster import ROOT
 from tests.support.tls_servers import (
     Material,
+    Request,
     closed_port,
     make_pki,
     plain_http_server,
@@ -46,11 +54,23 @@ TIMEOUT = 5.0
 TLS13 = ssl.TLSVersion.TLSv1_3
 TLS12 = ssl.TLSVersion.TLSv1_2
 REFUSAL_LINE = 2  # the report's third line: "without a client certificate"
+# An apps stack: two hosts, three URLs (components/specs.py app_urls), no albHost, no appNamespace.
+WEB = "web.alb.test"
+API = "api.alb.test"
+APP_URLS = [f"https://{WEB}", f"https://{API}/orders", f"https://{API}/payments"]
+APPS_OUTPUTS = {"gatewayDomain": GATEWAY, "gatewaySecret": "gateway", "gatewayNamespace": "istio-system",
+                "albCertsSecret": "istio-system/alb-certs", "urls": APP_URLS}
+#: What each app URL answers through the ALB stand-in: an app's 200 and 404 pass, a 503 does not.
+APP_STATUS = {"/": 200, "/orders": 404, "/payments": 503}
+APP_WANT = "(want the app's answer: not 500, 502, 503 or 504)"
+# A private-ca stack: the gateway's cluster-internal name, its certificate from the program's CA.
+PRIVATE_GATEWAY = "istio-ingressgateway.istio-system.svc"
+PRIVATE_NAMES = [PRIVATE_GATEWAY, f"{PRIVATE_GATEWAY}.cluster.local"]
 
 
 @pytest.fixture(scope="module")
 def material() -> Material:
-    return make_pki([ALB_HOST, GATEWAY])
+    return make_pki([ALB_HOST, GATEWAY, WEB, API])
 
 
 @pytest.fixture(scope="module")
@@ -321,6 +341,15 @@ def _outputs(value: object) -> tuple[tuple[str, bytes], ...]:
 
 
 _O = ("--outputs-json", "{tmp}/o.json")
+_APPS = {k: v for k, v in APPS_OUTPUTS.items() if k != "urls"}  # an apps stack's outputs but urls
+_PRIVATE = {**OUTPUTS, "gatewayDomain": PRIVATE_GATEWAY, "gatewayCertificateNotAfter": "2030-01-01T00:00:00Z"}
+_PROGRAM_CA = pki.private_ca("Test program CA")
+_ALB_CLIENT = _PROGRAM_CA.issue_client(["alb.test"])
+
+
+def _alb_certs_secret(**extra: str) -> bytes:
+    """alb-certs with a good client certificate and ``extra`` keys (base64-encoded as given)."""
+    return _secret(**{"tls.crt": _b64(_ALB_CLIENT.chain_pem), "tls.key": _b64(_ALB_CLIENT.key_pem), **extra})
 
 BAD: dict[str, Bad] = {
     # the command line
@@ -413,6 +442,44 @@ BAD: dict[str, Bad] = {
     "pulumi-list": Bad((), "pulumi stack output --json --stack dev: holds a JSON array", _fake("pulumi", "", b"[1]"), _ON_PATH),
     "pulumi-no-outputs": Bad((), "stack output albHost is missing: has pulumi up completed for stack dev?",
                              _fake("pulumi", "", b"{}"), _ON_PATH),
+    # an apps stack (urls, no albHost)
+    "apps-without-urls": Bad(_O, "--outputs-json {tmp}/o.json: stack output albHost is missing, and so is urls", _outputs(_APPS)),
+    "apps-urls-null": Bad(_O, "stack output albHost is missing, and so is urls", _outputs({**_APPS, "urls": None})),
+    "apps-pulumi-without-urls": Bad((), "stack output albHost is missing, and so is urls: the httpbin sample has albHost, apps have urls (stack dev)",
+                                    _fake("pulumi", "", json.dumps(_APPS).encode()), _ON_PATH),
+    "apps-urls-string": Bad(_O, "--outputs-json {tmp}/o.json: stack output urls must be a list of https:// URLs; got a JSON string",
+                            _outputs({**_APPS, "urls": f"https://{WEB}"})),
+    "apps-urls-object": Bad(_O, "stack output urls must be a list of https:// URLs; got a JSON object",
+                            _outputs({**_APPS, "urls": {"web": f"https://{WEB}"}})),
+    "apps-urls-http": Bad(_O, f"--outputs-json {{tmp}}/o.json: stack output urls item 2 is not an https://<host>[/<path>] URL: 'http://{API}/orders'",
+                          _outputs({**_APPS, "urls": [f"https://{WEB}", f"http://{API}/orders"]})),
+    "apps-urls-number": Bad(_O, "stack output urls item 1 is not an https://<host>[/<path>] URL: a JSON number", _outputs({**_APPS, "urls": [443]})),
+    "apps-urls-port": Bad(_O, "stack output urls item 1 is not", _outputs({**_APPS, "urls": [f"https://{WEB}:8443/"]})),
+    "apps-urls-space": Bad(_O, "stack output urls item 1 is not", _outputs({**_APPS, "urls": [f"https://{WEB}/a b"]})),
+    "apps-urls-host": Bad(_O, "stack output urls item 1 is not", _outputs({**_APPS, "urls": ["https://-web.alb.test/"]})),
+    "apps-urls-bare-host": Bad(_O, "stack output urls item 1 is not", _outputs({**_APPS, "urls": [WEB]})),
+    "apps-path": Bad((*_O, *GOOD_CA, *GOOD_ID, "--path", "/status/418"), "argument --path: applies to the httpbin sample's albHost",
+                     _outputs(APPS_OUTPUTS)),
+    "apps-connect-to-other-host": Bad((*_O, *GOOD_CA, *GOOD_ID, "--connect-to", f"{ALB_HOST}:443:127.0.0.1:8443"),
+                                      f"argument --connect-to: host {ALB_HOST} is neither a host of urls ({WEB}, {API}) nor gatewayDomain ({GATEWAY})",
+                                      _outputs(APPS_OUTPUTS)),
+    # a private-ca stack (gatewayCertificateNotAfter)
+    "private-ca-not-after-words": Bad(_O, "--outputs-json {tmp}/o.json: stack output gatewayCertificateNotAfter is not an RFC 3339 time: 'next year'",
+                                      _outputs({**_PRIVATE, "gatewayCertificateNotAfter": "next year"})),
+    "private-ca-not-after-number": Bad(_O, "stack output gatewayCertificateNotAfter is not an RFC 3339 time: a JSON number",
+                                       _outputs({**_PRIVATE, "gatewayCertificateNotAfter": 1893456000})),
+    "private-ca-not-after-no-zone": Bad(_O, "stack output gatewayCertificateNotAfter is not an RFC 3339 time",
+                                        _outputs({**_PRIVATE, "gatewayCertificateNotAfter": "2030-01-01T00:00:00"})),
+    "private-ca-files-without-gateway-ca": Bad((*_O, *GOOD_CA, *GOOD_ID), "pass --gateway-ca-file with ca.crt of alb-certs", _outputs(_PRIVATE)),
+    "private-ca-no-ca-crt": Bad((*_O, *GOOD_CA), "secret istio-system/alb-certs has no ca.crt: with gatewayCertSource=private-ca",
+                                (*_outputs(_PRIVATE), *_fake("kubectl", "", _alb_certs_secret())), _ON_PATH),
+    "private-ca-ca-crt-not-base64": Bad((*_O, *GOOD_CA), "secret istio-system/alb-certs key ca.crt is not base64-encoded",
+                                        (*_outputs(_PRIVATE), *_fake("kubectl", "", _alb_certs_secret(**{"ca.crt": "!!"}))), _ON_PATH),
+    "private-ca-ca-crt-a-key": Bad((*_O, *GOOD_CA), "secret istio-system/alb-certs key ca.crt holds a private key",
+                                   (*_outputs(_PRIVATE), *_fake("kubectl", "", _alb_certs_secret(**{"ca.crt": _b64(_KEY)}))), _ON_PATH),
+    "gateway-ca-missing": Bad((*GOOD, "--gateway-ca-file", "{tmp}/none.pem"), "--gateway-ca-file {tmp}/none.pem: cannot be read: no such file"),
+    "gateway-ca-a-key": Bad((*GOOD, "--gateway-ca-file", "{tmp}/k.pem"), "--gateway-ca-file {tmp}/k.pem holds a private key",
+                            (("k.pem", _KEY.encode()),)),
 }
 
 
@@ -479,3 +546,265 @@ def test_a_broken_stdout_is_one_line_and_exit_2(material: Material, alb: int, fi
         os.close(write_end)
     assert run.returncode == 2, run.stderr
     assert run.stderr == "verify: cannot write the report to standard output: Broken pipe\n", run.stderr
+
+
+# --- an apps stack: each URL through the ALB, the gateway with the first app host ----------------------
+
+
+def _app_status(request: Request) -> int:
+    return APP_STATUS[request.path]
+
+
+def _apps_checks(material: Material, identity: verify.ClientIdentity, alb_port: int, gateway_port: int, *,
+                 expect: int | None = None) -> verify.Report:
+    return verify.run_checks(
+        APPS_OUTPUTS, identity, ca_pem=material.anchors_pem, expect=expect, timeout=TIMEOUT,
+        connect_to=[verify.Target(WEB, 443, "127.0.0.1", alb_port), verify.Target(API, 443, "127.0.0.1", alb_port),
+                    verify.Target(GATEWAY, 443, "127.0.0.1", gateway_port)],
+    )
+
+
+def test_an_apps_stack_checks_every_url_and_a_proxy_failure_fails(material: Material, files: Files, tmp: Path) -> None:
+    """Each URL as listed: the app's 200 and 404 pass, 503 (what Envoy answers for a Service
+    without endpoints) is a FAIL and exit 1; the gateway is asked with SNI gatewayDomain and the
+    first app host as Host, as the ALB asks it, and still has to refuse a client without a certificate."""
+    outputs = tmp / "apps.json"
+    outputs.write_text(json.dumps(APPS_OUTPUTS))
+    with tls_server(material, require_client_cert=False, status=_app_status) as alb, \
+            tls_server(material, require_client_cert=True) as gateway:
+        run = _cli(["--outputs-json", str(outputs), "--ca-file", str(files.ca), "--client-cert", str(files.cert),
+                    "--client-key", str(files.key), "--timeout", f"{TIMEOUT:g}",
+                    "--connect-to", f"{WEB}:443:127.0.0.1:{alb.port}", "--connect-to", f"{API}:443:127.0.0.1:{alb.port}",
+                    "--connect-to", f"{GATEWAY}:443:127.0.0.1:{gateway.port}"])
+    assert run.returncode == 1 and run.stderr == "", run.stdout + run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[:5] == [
+        f"ok   ALB       https://{WEB} -> 200 {APP_WANT}",
+        f"ok   ALB       https://{API}/orders -> 404 {APP_WANT}",
+        f"FAIL ALB       https://{API}/payments -> 503 {APP_WANT}",
+        f"ok   gateway   https://{GATEWAY}/ (Host {WEB}) with the ALB client certificate -> 418 {APP_WANT}",
+        f"ok   gateway   https://{GATEWAY}/ (Host {WEB}) without a client certificate -> refused (TLS 1.3 alert certificate required) (want refused)",
+    ], run.stdout
+    assert len(lines) == 6 and lines[5].startswith("ok   gateway   certificate expires "), run.stdout
+    assert alb.requests == [Request(WEB, WEB, "/"), Request(API, API, "/orders"), Request(API, API, "/payments")]
+    assert gateway.requests == [Request(GATEWAY, WEB, "/")]  # the request without a certificate never got that far
+    assert any("PEER_DID_NOT_RETURN_A_CERTIFICATE" in e for e in gateway.errors), gateway.errors
+
+
+@pytest.mark.parametrize(("statuses", "expect", "verdicts"), [
+    ({"/": 200, "/orders": 401, "/payments": 302}, None, [True, True, True, True, True, True]),
+    ({"/": 200, "/orders": 500, "/payments": 504}, None, [True, False, False, True, True, True]),
+    ({"/": 200, "/orders": 502, "/payments": 200}, None, [True, False, True, True, True, True]),
+    # --expect pins one status for every URL and the gateway (whose stand-in answers 418)
+    ({"/": 200, "/orders": 200, "/payments": 404}, 200, [True, True, False, False, True, True]),
+    ({"/": 418, "/orders": 418, "/payments": 418}, 418, [True, True, True, True, True, True]),
+])
+def test_an_app_url_passes_on_the_apps_answer_or_the_pinned_status(
+    material: Material, identity: verify.ClientIdentity, statuses: dict[str, int], expect: int | None, verdicts: list[bool]
+) -> None:
+    with tls_server(material, require_client_cert=False, status=lambda r: statuses[r.path]) as alb, \
+            tls_server(material, require_client_cert=True) as gateway:
+        report = _apps_checks(material, identity, alb.port, gateway.port, expect=expect)
+    assert [ok for ok, _ in report.lines] == verdicts, report.render()
+    if expect is not None:
+        assert all(f"(want {expect})" in text for _, text in report.lines[:4]), report.render()
+
+
+def test_an_apps_gateway_that_lets_clients_in_without_a_certificate_fails(
+    material: Material, identity: verify.ClientIdentity
+) -> None:
+    with tls_server(material, require_client_cert=False, status=_app_status) as alb, \
+            tls_server(material, require_client_cert=False) as gateway:
+        report = _apps_checks(material, identity, alb.port, gateway.port)
+    ok, text = report.lines[4]
+    assert not ok and text.endswith(f"(Host {WEB}) without a client certificate -> not refused: answered 418 (want refused)"), text
+    assert gateway.requests == [Request(GATEWAY, WEB, "/"), Request(GATEWAY, WEB, "/")]
+
+
+def test_an_apps_url_that_cannot_be_reached_fails(material: Material, identity: verify.ClientIdentity) -> None:
+    with closed_port() as port, tls_server(material, require_client_cert=True) as gateway:
+        report = verify.run_checks(
+            APPS_OUTPUTS, identity, ca_pem=material.anchors_pem, timeout=TIMEOUT,
+            connect_to=[verify.Target(WEB, 443, "127.0.0.1", port), verify.Target(API, 443, "127.0.0.1", port),
+                        verify.Target(GATEWAY, 443, "127.0.0.1", gateway.port)],
+        )
+    assert [ok for ok, _ in report.lines] == [False, False, False, True, True, True], report.render()
+    assert f"-> refused (cannot connect to 127.0.0.1:{port}" in report.lines[0][1], report.render()
+
+
+# --- a private-ca stack: the gateway verified against the program's CA from alb-certs ------------------
+
+
+def _rfc3339(when: dt.datetime) -> str:
+    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.fixture(scope="module")
+def private_gateway(material: Material) -> Material:
+    """The gateway stand-in's material with private-ca: its certificate from the program's CA (the
+    one that issued the ALB's client certificate), for the Service's cluster DNS names."""
+    return dataclasses.replace(material, server=material.client_ca.issue_leaf(PRIVATE_NAMES))
+
+
+def _private_outputs(gateway_material: Material, *, shift: dt.timedelta = dt.timedelta()) -> dict[str, str]:
+    return {"albHost": ALB_HOST, "gatewayDomain": PRIVATE_GATEWAY, "albCertsSecret": "istio-system/alb-certs",
+            "gatewaySecret": "alb-mtls-gateway-cert", "appNamespace": "httptools",
+            "gatewayCertificateNotAfter": _rfc3339(gateway_material.server.cert.not_valid_after_utc + shift)}
+
+
+def _fake_kubectl(tmp: Path, data: dict[str, str]) -> dict[str, str]:
+    """A kubectl on PATH that prints alb-certs with ``data`` (values base64-encoded); the environment to run with."""
+    (tmp / "bin").mkdir(mode=0o700, exist_ok=True)
+    (tmp / "secret.json").write_text(json.dumps({"data": {k: _b64(v) for k, v in data.items()}}))
+    kubectl = tmp / "bin" / "kubectl"
+    kubectl.write_text(f'#!/bin/sh\nexec /bin/cat "{tmp}/secret.json"\n')
+    kubectl.chmod(0o700)
+    return {"PATH": str(tmp / "bin")}
+
+
+def _alb_certs(material: Material, flavor: str = "nginx", ca_pem: str | None = None) -> dict[str, str]:
+    """``alb-certs`` as the program writes it (components/specs.py alb_certs_data): the CA is the program's."""
+    ca = ca_pem if ca_pem is not None else pki.pem(material.client_ca.cert)
+    if flavor == "ibm-legacy":
+        return {"client.crt": material.client.chain_pem, "client.key": material.client.key_pem, "trusted.crt": ca}
+    return {"tls.crt": material.client.chain_pem, "tls.key": material.client.key_pem, "ca.crt": ca}
+
+
+@pytest.mark.parametrize("source", ["nginx alb-certs", "ibm-legacy alb-certs", "--gateway-ca-file"])
+def test_a_private_ca_gateway_is_verified_against_the_programs_ca(
+    material: Material, private_gateway: Material, alb: int, files: Files, tmp: Path, source: str
+) -> None:
+    """The gateway's certificate chains only to the program's CA (ca.crt of alb-certs, trusted.crt
+    with ibm-legacy, or --gateway-ca-file), the ALB's only to --ca-file: all four checks pass."""
+    outputs = tmp / "private.json"
+    outputs.write_text(json.dumps(_private_outputs(private_gateway)))
+    args = ["--outputs-json", str(outputs), "--ca-file", str(files.ca), "--timeout", f"{TIMEOUT:g}",
+            "--connect-to", f"{ALB_HOST}:443:127.0.0.1:{alb}"]
+    env = None
+    if source == "--gateway-ca-file":
+        (tmp / "program-ca.pem").write_text(pki.pem(material.client_ca.cert))
+        args += ["--client-cert", str(files.cert), "--client-key", str(files.key), "--gateway-ca-file", str(tmp / "program-ca.pem")]
+    else:
+        env = _fake_kubectl(tmp, _alb_certs(material, source.split()[0]))
+    with tls_server(private_gateway, require_client_cert=True) as gateway:
+        run = _cli([*args, "--connect-to", f"{PRIVATE_GATEWAY}:443:127.0.0.1:{gateway.port}"], env=env)
+    assert run.returncode == 0 and run.stderr == "", run.stdout + run.stderr
+    lines = run.stdout.splitlines()
+    assert len(lines) == 4 and all(line.startswith("ok   ") for line in lines), run.stdout
+    assert lines[1] == f"ok   gateway   https://{PRIVATE_GATEWAY}/status/418 with the ALB client certificate -> 418 (want 418)"
+    expires = private_gateway.server.cert.not_valid_after_utc
+    assert lines[3].startswith(f"ok   gateway   certificate expires {expires:%Y-%m-%d %H:%M} UTC ("), lines[3]
+    assert gateway.requests == [Request(PRIVATE_GATEWAY, PRIVATE_GATEWAY, "/status/418")]
+    assert "PRIVATE KEY" not in run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("issuer", ["another private CA", "the ALB's CA (--ca-file)"])
+def test_a_private_ca_gateway_whose_certificate_is_not_the_programs_fails(
+    material: Material, alb: int, files: Files, tmp: Path, issuer: str
+) -> None:
+    """A gateway certificate from another CA does not verify — not even one that --ca-file trusts,
+    which would pass if the gateway were verified like the ALB."""
+    other = pki.private_ca("Test another program CA") if issuer == "another private CA" else material.le
+    impostor = dataclasses.replace(material, server=other.issue_leaf(PRIVATE_NAMES))
+    outputs = tmp / "private.json"
+    outputs.write_text(json.dumps(_private_outputs(impostor)))
+    env = _fake_kubectl(tmp, _alb_certs(material))
+    with tls_server(impostor, require_client_cert=True) as gateway:
+        run = _cli(["--outputs-json", str(outputs), "--ca-file", str(files.ca), "--timeout", f"{TIMEOUT:g}",
+                    "--connect-to", f"{ALB_HOST}:443:127.0.0.1:{alb}",
+                    "--connect-to", f"{PRIVATE_GATEWAY}:443:127.0.0.1:{gateway.port}"], env=env)
+    assert run.returncode == 1 and run.stderr == "", run.stdout + run.stderr
+    lines = run.stdout.splitlines()
+    assert [line[:4] for line in lines] == ["ok  ", "FAIL", "FAIL", "FAIL"], run.stdout
+    assert "with the ALB client certificate -> refused (TLS handshake failed: certificate verify failed: unable to get local issuer certificate)" in lines[1], lines[1]
+    assert "the gateway's certificate does not verify" in lines[2], lines[2]
+    assert lines[3] == "FAIL gateway   certificate expiry: unknown (no TLS session with the gateway)", lines[3]
+    assert gateway.requests == []
+
+
+def test_a_private_ca_gateway_without_connect_to_says_how_to_reach_it(
+    material: Material, alb: int, files: Files, tmp: Path, private_gateway: Material
+) -> None:
+    """The cluster-internal name does not resolve here: one FAIL line with the port-forward and
+    the --connect-to to add, instead of the gateway's checks; exit 1."""
+    if verify._resolves(PRIVATE_GATEWAY):
+        pytest.skip(f"{PRIVATE_GATEWAY} resolves on this machine (inside a cluster?)")
+    outputs = tmp / "private.json"
+    outputs.write_text(json.dumps(_private_outputs(private_gateway)))
+    run = _cli(["--outputs-json", str(outputs), "--ca-file", str(files.ca), "--timeout", f"{TIMEOUT:g}",
+                "--connect-to", f"{ALB_HOST}:443:127.0.0.1:{alb}"], env=_fake_kubectl(tmp, _alb_certs(material)))
+    assert run.returncode == 1 and run.stderr == "", run.stdout + run.stderr
+    assert run.stdout.splitlines() == [
+        f"ok   ALB       https://{ALB_HOST}/status/418 -> 418 (want 418)",
+        f"FAIL gateway   not checked: {PRIVATE_GATEWAY} (gatewayCertSource=private-ca) is a cluster-internal name that does "
+        "not resolve here: run kubectl -n istio-system port-forward svc/istio-ingressgateway 8443:443 and pass "
+        f"--connect-to {PRIVATE_GATEWAY}:443:127.0.0.1:8443 (or :443:<its load-balancer address>:443)",
+    ], run.stdout
+
+
+def test_an_nlb_dns_gateway_is_not_taken_for_private_ca(material: Material, identity: verify.ClientIdentity, alb: int) -> None:
+    """Without gatewayCertificateNotAfter an unresolvable name is the nlb-dns failure it always was."""
+    report = _checks(material, identity, alb, None, gateway="gateway.verify-test.invalid")
+    assert "port-forward" not in report.render() and len(report.lines) == 4, report.render()
+
+
+def _private_checks(material: Material, identity: verify.ClientIdentity, alb_port: int, gateway_port: int,
+                    outputs: dict[str, str], *, now: dt.datetime | None = None) -> verify.Report:
+    return verify.run_checks(
+        outputs, identity, ca_pem=material.anchors_pem, gateway_ca_pem=pki.pem(material.client_ca.cert), timeout=TIMEOUT,
+        now=now, connect_to=[verify.Target(ALB_HOST, 443, "127.0.0.1", alb_port),
+                             verify.Target(PRIVATE_GATEWAY, 443, "127.0.0.1", gateway_port)],
+    )
+
+
+def test_the_expiry_line_names_who_renews(
+    material: Material, private_gateway: Material, identity: verify.ClientIdentity, alb: int
+) -> None:
+    """Five days before expiry: pulumi up renews a private-ca certificate, IKS an nlb-dns one."""
+    soon = private_gateway.server.cert.not_valid_after_utc - dt.timedelta(days=5)
+    with tls_server(private_gateway, require_client_cert=True) as gateway:
+        private = _private_checks(material, identity, alb, gateway.port, _private_outputs(private_gateway), now=soon)
+    ok, text = private.lines[3]
+    assert ok and text.endswith("(5 days) - renewal due: pulumi up renews private-ca gateway certificates within gatewayCertEarlyRenewalHours of expiry"), text
+    soon = material.server.cert.not_valid_after_utc - dt.timedelta(days=5)
+    with tls_server(material, require_client_cert=True) as gateway:
+        report = verify.run_checks(
+            OUTPUTS, identity, ca_pem=material.anchors_pem, timeout=TIMEOUT, now=soon,
+            connect_to=[verify.Target(ALB_HOST, 443, "127.0.0.1", alb), verify.Target(GATEWAY, 443, "127.0.0.1", gateway.port)],
+        )
+    ok, text = report.lines[3]
+    assert ok and text.endswith("(5 days) - renewal due: IKS renews nlb-dns certificates about 30 days before expiry"), text
+
+
+def test_a_private_ca_gateway_serving_another_certificate_than_the_stacks_fails(
+    material: Material, private_gateway: Material, identity: verify.ClientIdentity, alb: int
+) -> None:
+    """Chained to the program's CA but not the one the stack issued (gatewayCertificateNotAfter):
+    the gateway has not loaded the stack's certificate, or --connect-to reaches another gateway."""
+    outputs = _private_outputs(private_gateway, shift=dt.timedelta(days=30))
+    with tls_server(private_gateway, require_client_cert=True) as gateway:
+        report = _private_checks(material, identity, alb, gateway.port, outputs)
+    assert [ok for ok, _ in report.lines] == [True, True, True, False], report.render()
+    assert f", not at gatewayCertificateNotAfter {outputs['gatewayCertificateNotAfter'].replace('T', ' ')[:-1]} UTC: the gateway serves another certificate than the stack issued" in report.lines[3][1]
+
+
+def test_every_apps_and_private_ca_line_is_documented(
+    material: Material, private_gateway: Material, identity: verify.ClientIdentity, alb: int
+) -> None:
+    records: list[tuple[str, str]] = []
+    for require in (True, False):
+        with tls_server(material, require_client_cert=False, status=_app_status) as app_alb, \
+                tls_server(material, require_client_cert=require) as gateway:
+            report = _apps_checks(material, identity, app_alb.port, gateway.port)
+        records += [(f"apps-{require}", line) for line in report.render().splitlines()]
+    soon = private_gateway.server.cert.not_valid_after_utc - dt.timedelta(days=5)
+    with tls_server(private_gateway, require_client_cert=True) as gateway:
+        for name, outputs in (("private-ca", _private_outputs(private_gateway)),
+                              ("private-ca-other", _private_outputs(private_gateway, shift=dt.timedelta(days=1)))):
+            report = _private_checks(material, identity, alb, gateway.port, outputs, now=soon)
+            records += [(name, line) for line in report.render().splitlines()]
+    if not verify._resolves(PRIVATE_GATEWAY):  # no --connect-to for the gateway
+        report = verify.run_checks(_private_outputs(private_gateway), identity, ca_pem=material.anchors_pem, timeout=TIMEOUT,
+                                   connect_to=[verify.Target(ALB_HOST, 443, "127.0.0.1", alb)])
+        records += [("private-ca-unresolved", line) for line in report.render().splitlines()]
+    assert documented.undocumented(records) == []

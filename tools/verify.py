@@ -1,11 +1,20 @@
 """``python -m tools.verify --stack dev``: the recipe's two curls, against a live stack.
 
-1. ``https://httpbin.<albDomain>/status/418`` through the ALB answers 418;
+1. ``https://httpbin.<albDomain>/status/418`` through the ALB answers 418 (with ``apps``: each of
+   the ``urls`` output gets an answer that is not the ALB's or the gateway's failure, i.e. not
+   500, 502, 503 or 504, or the ``--expect`` status);
 2. ``https://<gatewayDomain>/status/418`` straight to the gateway answers 418 to a client
-   holding the ALB's client certificate ...
+   holding the ALB's client certificate (with ``apps``: the first URL's path, its host as HTTP
+   Host; SNI stays ``gatewayDomain``, as the ALB sends it) ...
 3. ... and the same address refuses a client without one, at the TLS layer (TLS 1.3: the
    ``certificate_required`` alert; TLS 1.2: a handshake failure after the server's hello);
 4. and when the gateway's certificate expires.
+
+With ``gatewayCertSource=private-ca`` (the stack exports ``gatewayCertificateNotAfter``) the
+gateway's name is its Service's cluster DNS name and its certificate is issued by the program's
+CA: the gateway is verified against that CA (``ca.crt`` of ``alb-certs``, or
+``--gateway-ca-file``), the ALB still against the system's trust store (or ``--ca-file``), and the
+gateway is reached through ``--connect-to`` (a ``kubectl port-forward`` or its load balancer).
 
 The stack's outputs come from ``pulumi stack output --json`` (or ``--outputs-json FILE``);
 the client certificate and key from the cluster's ``alb-certs`` secret through ``kubectl``,
@@ -59,6 +68,13 @@ MAX_INPUT_BYTES = 4 * 1024 * 1024
 POST_HANDSHAKE_GRACE = 2.0
 #: Which keys of ``alb-certs`` hold the client certificate, per ALB flavour.
 CLIENT_KEYS = (("tls.crt", "tls.key"), ("client.crt", "client.key"))
+#: Where ``alb-certs`` holds the CA the ALB verifies the gateway with, by its certificate's key.
+CA_KEYS = {"tls.crt": "ca.crt", "client.crt": "trusted.crt"}
+#: Answers that are the ALB's or the gateway's failure rather than the app's: nginx answers 502 to
+#: an upstream TLS error, Traefik 500; Envoy 503 when a Service has no endpoints; 504 a timeout.
+PROXY_FAILURES = (500, 502, 503, 504)
+#: What an app URL wants when ``--expect`` does not pin a status.
+APP_ANSWER = "the app's answer: not 500, 502, 503 or 504"
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -71,6 +87,11 @@ _SECRET_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 _STACK = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]*(/[A-Za-z0-9_.][A-Za-z0-9_.-]*){0,2}")
 _HTTP_PATH = re.compile(r"/[\x21-\x7e]*")
 _HTTP_STATUS_LINE = re.compile(rb"HTTP/\d(?:\.\d)? (\d{3})")
+#: An ``urls`` entry as components/specs.py writes it: ``https://<host>[<path>]``, no port.
+_URL = re.compile(r"https://(?P<host>[^/?#:@\[\]\s]+)(?P<path>/[\x21\x22\x24-\x7e]*)?")
+_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\d)[Tt ](\d\d:\d\d:\d\d)(?:\.(\d+))?([Zz]|[+-]\d\d:\d\d)")
+#: ``<service>.<namespace>.svc[.cluster.local]``: the gateway's name with private-ca.
+_SERVICE_NAME = re.compile(r"([a-z0-9-]+)\.([a-z0-9-]+)\.svc(?:\.cluster\.local)?\.?", re.I)
 _TLS_VERSIONS = {0x0301: "TLS 1.0", 0x0302: "TLS 1.1", 0x0303: "TLS 1.2", 0x0304: "TLS 1.3"}
 #: OpenSSL's reasons for the alerts that refuse a client without a certificate.
 _CERTIFICATE_REQUIRED = "TLSV13_ALERT_CERTIFICATE_REQUIRED"
@@ -229,8 +250,14 @@ def tls_context(*, ca_pem: str | None, identity: ClientIdentity | None) -> ssl.S
     return context
 
 
-def https_get(target: Target, path: str, context: ssl.SSLContext, *, timeout: float = DEFAULT_TIMEOUT) -> Answer:
-    """GET ``https://<host><path>`` with SNI and Host = host, connecting where ``target`` says."""
+def https_get(
+    target: Target, path: str, context: ssl.SSLContext, *, timeout: float = DEFAULT_TIMEOUT, host_header: str | None = None
+) -> Answer:
+    """GET ``https://<host><path>`` with SNI and Host = host, connecting where ``target`` says.
+
+    ``host_header`` sends another HTTP Host than the SNI name (the ALB's way to the gateway with
+    ``apps``: SNI ``gatewayDomain``, Host the app's).
+    """
     where = _where(target)
     try:
         raw = socket.create_connection(target.connect, timeout=timeout)
@@ -247,7 +274,7 @@ def https_get(target: Target, path: str, context: ssl.SSLContext, *, timeout: fl
     connection = http.client.HTTPSConnection(target.host, target.port, timeout=timeout, context=context)
     connection.sock = sock
     try:
-        connection.request("GET", path, headers={"Host": target.host, "User-Agent": "iks-alb-istio-mtls-verify"})
+        connection.request("GET", path, headers={"Host": host_header or target.host, "User-Agent": "iks-alb-istio-mtls-verify"})
         response = connection.getresponse()
         return Answer(status=response.status, body=response.read(4096), peer_not_after=not_after, peer=peer)
     except (ssl.SSLError, OSError, http.client.HTTPException) as exc:
@@ -257,7 +284,7 @@ def https_get(target: Target, path: str, context: ssl.SSLContext, *, timeout: fl
 
 
 def request_without_certificate(
-    target: Target, path: str, context: ssl.SSLContext, *, timeout: float = DEFAULT_TIMEOUT
+    target: Target, path: str, context: ssl.SSLContext, *, timeout: float = DEFAULT_TIMEOUT, host_header: str | None = None
 ) -> Refusal:
     """GET as :func:`https_get` does, but over memory BIOs, to tell a TLS refusal from anything else.
 
@@ -265,7 +292,7 @@ def request_without_certificate(
     hello arrived before a TLS 1.2 handshake failure (else a port that is not TLS, or a cipher
     mismatch, would pass), and TLS 1.3's alert, which a reset wipes out when the request is
     sent right after the handshake (so the probe first waits briefly for the server's verdict).
-    ``context`` must hold no client certificate.
+    ``context`` must hold no client certificate; ``host_header`` as for :func:`https_get`.
     """
     where = _where(target)
     try:
@@ -273,14 +300,17 @@ def request_without_certificate(
     except OSError as exc:
         return Refusal(False, f"cannot connect to {where}: {_os_reason(exc)}")
     with raw:
-        return _Probe(raw, context, target.host, timeout).run(path)
+        return _Probe(raw, context, target.host, timeout, host_header=host_header).run(path)
 
 
 class _Probe:
     """One TLS connection driven by hand: every byte the server sends passes through here."""
 
-    def __init__(self, raw: socket.socket, context: ssl.SSLContext, host: str, timeout: float) -> None:
+    def __init__(
+        self, raw: socket.socket, context: ssl.SSLContext, host: str, timeout: float, *, host_header: str | None = None
+    ) -> None:
         self.raw = raw
+        self.host_header = host_header or host
         self.timeout = timeout
         self.deadline = time.monotonic() + timeout
         self.incoming = ssl.MemoryBIO()
@@ -308,7 +338,7 @@ class _Probe:
                     with contextlib.suppress(ssl.SSLWantReadError):
                         return self._answered(self.tls.read(4096))
             self.tls.write(
-                f"GET {path} HTTP/1.1\r\nHost: {self.tls.server_hostname}\r\n"
+                f"GET {path} HTTP/1.1\r\nHost: {self.host_header}\r\n"
                 "User-Agent: iks-alb-istio-mtls-verify\r\nConnection: close\r\n\r\n".encode("ascii")
             )
             with contextlib.suppress(OSError):  # a reset: what was received before it still counts
@@ -529,9 +559,15 @@ def check_outputs(data: object, where: str, *, stack: str | None = None) -> Mapp
         raise VerifyError(
             f"{where}: holds a JSON {_json_type(data)}, not the object of stack outputs that pulumi stack output --json prints"
         )
-    for key in ("albHost", "gatewayDomain"):
+    apps = _absent(data.get("albHost")) and not _absent(data.get("urls"))  # the apps shape: urls, no albHost
+    for key in ("gatewayDomain",) if apps else ("albHost", "gatewayDomain"):
         value = data.get(key)
         if value is None or value == "":
+            if key == "albHost" and not _absent(data.get("gatewayDomain")):  # deployed, but neither shape
+                neither = "stack output albHost is missing, and so is urls: the httpbin sample has albHost, apps have urls"
+                if stack is not None:
+                    raise VerifyError(f"{neither} (stack {stack})")
+                raise VerifyError(f"{where}: {neither} (write the file with pulumi stack output --json)")
             if stack is not None:
                 raise VerifyError(f"stack output {key} is missing: has pulumi up completed for stack {stack}?")
             raise VerifyError(f"{where}: stack output {key} is missing (write the file with pulumi stack output --json)")
@@ -544,7 +580,85 @@ def check_outputs(data: object, where: str, *, stack: str | None = None) -> Mapp
         namespace, _, name = ref.rpartition("/") if isinstance(ref, str) else ("", "", "")
         if not (_K8S_NAME.fullmatch(namespace) and _SECRET_NAME.fullmatch(name)):
             raise VerifyError(f"{where}: stack output albCertsSecret is not <namespace>/<secret name>: {ref!r}")
+    if apps:
+        _check_urls(data["urls"], where)
+    not_after = data.get("gatewayCertificateNotAfter")
+    if not _absent(not_after) and (not isinstance(not_after, str) or _rfc3339(not_after) is None):
+        shown = repr(not_after) if isinstance(not_after, str) else f"a JSON {_json_type(not_after)}"
+        raise VerifyError(f"{where}: stack output gatewayCertificateNotAfter is not an RFC 3339 time: {shown}")
     return dict(data)
+
+
+def _absent(value: object) -> bool:
+    """An output that is not there: missing, null or empty (as pulumi prints an unset one)."""
+    return value is None or value == "" or value == []
+
+
+def _check_urls(urls: object, where: str) -> None:
+    """``urls`` of an apps stack: a list of ``https://<host>[<path>]``, as components/specs.py writes them."""
+    if not isinstance(urls, list):
+        raise VerifyError(f"{where}: stack output urls must be a list of https:// URLs; got a JSON {_json_type(urls)}")
+    for number, url in enumerate(urls, 1):
+        if not (isinstance(url, str) and _url_parts(url)):
+            shown = repr(url) if isinstance(url, str) else f"a JSON {_json_type(url)}"
+            raise VerifyError(f"{where}: stack output urls item {number} is not an https://<host>[/<path>] URL: {shown}")
+
+
+def _url_parts(url: str) -> tuple[str, str] | None:
+    """``(host, path)`` of an ``urls`` entry (path ``/`` when it has none); None when it is not one."""
+    match = _URL.fullmatch(url)
+    if not match or not _is_dns_name(match["host"]):
+        return None
+    return match["host"], match["path"] or "/"
+
+
+def _rfc3339(text: str) -> dt.datetime | None:
+    """A time as pulumi-tls writes ``validity_end_time`` (``2027-02-23T23:43:00Z``); None when not one."""
+    match = _RFC3339.fullmatch(text.strip())
+    if not match:
+        return None
+    day, clock, fraction, zone = match.groups()
+    try:
+        parsed = dt.datetime.fromisoformat(f"{day}T{clock}{'+00:00' if zone in 'Zz' else zone}")
+    except ValueError:
+        return None
+    return parsed.replace(microsecond=int((fraction or "0")[:6].ljust(6, "0"))).astimezone(dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class StackShape:
+    """What the outputs say the checks are: the httpbin sample (``albHost``) or ``apps`` (``urls``);
+    a gateway certificate from nlb-dns or from the program's CA (``gatewayCertificateNotAfter``,
+    which components/program.py exports for ``gatewayCertSource=private-ca`` only)."""
+
+    gateway: str
+    alb_host: str | None = None
+    urls: tuple[str, ...] = ()
+    gateway_not_after: dt.datetime | None = None
+
+    @classmethod
+    def of(cls, outputs: Mapping[str, object], where: str = "the stack outputs") -> StackShape:
+        checked = check_outputs(outputs, where)
+        alb_host = checked.get("albHost")
+        urls = checked.get("urls")
+        not_after = checked.get("gatewayCertificateNotAfter")
+        return cls(
+            gateway=str(checked["gatewayDomain"]),
+            alb_host=None if _absent(alb_host) else str(alb_host),
+            urls=tuple(str(url) for url in urls) if _absent(alb_host) and isinstance(urls, list) else (),
+            gateway_not_after=_rfc3339(not_after) if isinstance(not_after, str) and not_after else None,
+        )
+
+    @property
+    def private_ca(self) -> bool:
+        return self.gateway_not_after is not None
+
+    @property
+    def alb_hosts(self) -> list[str]:
+        """The hosts the checks visit through the ALB, once each."""
+        if self.alb_host is not None:
+            return [self.alb_host]
+        return list(dict.fromkeys(host for url in self.urls for host, _ in [_url_parts(url) or ("", "")]))
 
 
 def _json_type(value: object) -> str:
@@ -565,8 +679,41 @@ def _is_dns_name(value: str) -> bool:
     return len(value) <= 253 and _DNS_NAME.fullmatch(value) is not None
 
 
+@dataclass(frozen=True)
+class AlbCerts:
+    """What ``alb-certs`` holds for the checks: the ALB's client certificate, and the CA the ALB
+    verifies the gateway with (its base64 text as the secret has it, read only when needed)."""
+
+    identity: ClientIdentity
+    ca_key: str
+    ca_b64: str | None = field(default=None, repr=False)
+    secret: str = "istio-system/alb-certs"
+
+    def gateway_ca_pem(self) -> str:
+        """The CA that issued a private-ca gateway's certificate, as canonical PEM."""
+        if self.ca_b64 is None:
+            raise VerifyError(
+                f"secret {self.secret} has no {self.ca_key}: with gatewayCertSource=private-ca it holds the program's CA, "
+                "which issued the gateway's certificate (or pass --gateway-ca-file)"
+            )
+        what = f"secret {self.secret} key {self.ca_key}"
+        try:
+            data = base64.b64decode(self.ca_b64, validate=True)
+        except (binascii.Error, ValueError):
+            raise VerifyError(f"{what} is not base64-encoded") from None
+        try:
+            return certs.to_pem(certs.parse_certificates(data, what))
+        except certs.CertificateError as exc:
+            raise VerifyError(str(exc)) from None
+
+
 def identity_from_cluster(namespace: str, secret: str, kube_context: str | None) -> ClientIdentity:
     """The ALB's client certificate from the cluster, as the recipe's ``kubectl get secret`` did."""
+    return alb_certs_from_cluster(namespace, secret, kube_context).identity
+
+
+def alb_certs_from_cluster(namespace: str, secret: str, kube_context: str | None) -> AlbCerts:
+    """The ALB's client certificate and its CA for the gateway, from one ``kubectl get secret``."""
     if not shutil.which("kubectl"):
         raise VerifyError("kubectl not found: install it, or pass --client-cert and --client-key")
     argv = ["kubectl", "get", "secret", secret, "-n", namespace, "-o", "json"]
@@ -596,10 +743,13 @@ def identity_from_cluster(namespace: str, secret: str, kube_context: str | None)
                     values.append(base64.b64decode(str(data[key]), validate=True))
                 except (binascii.Error, ValueError):
                     raise VerifyError(f"secret {namespace}/{secret} key {key} is not base64-encoded") from None
-            return load_identity(
+            identity = load_identity(
                 values[0], values[1], cert_what=f"secret {namespace}/{secret} key {cert_key}",
                 key_what=f"secret {namespace}/{secret} key {key_key}",
             )
+            ca_key = CA_KEYS[cert_key]
+            ca = data.get(ca_key)
+            return AlbCerts(identity, ca_key, None if ca is None else str(ca), f"{namespace}/{secret}")
     raise VerifyError(f"secret {namespace}/{secret} has no client certificate (tls.crt/tls.key or client.crt/client.key)")
 
 
@@ -625,11 +775,12 @@ def load_identity(cert_data: bytes, key_data: bytes, *, cert_what: str, key_what
     return ClientIdentity(certs.to_pem(chain), certs.key_to_pem(key), source=f"{cert_what} and {key_what}")
 
 
-def ca_bundle_from_file(path: str) -> str:
-    """The ``--ca-file`` certificates as canonical PEM; empty or certificate-less is an error."""
-    what = f"--ca-file {_shown(path)}"
+def ca_bundle_from_file(path: str, option: str = "--ca-file") -> str:
+    """The ``--ca-file`` (or ``--gateway-ca-file``) certificates as canonical PEM; empty or
+    certificate-less is an error."""
+    what = f"{option} {_shown(path)}"
     try:
-        return certs.to_pem(certs.parse_certificates(read_input("--ca-file", path), what))
+        return certs.to_pem(certs.parse_certificates(read_input(option, path), what))
     except certs.CertificateError as exc:
         raise VerifyError(str(exc)) from None
 
@@ -642,50 +793,122 @@ def run_checks(
     identity: ClientIdentity,
     *,
     ca_pem: str | None = None,
+    gateway_ca_pem: str | None = None,
     connect_to: Sequence[Target] = (),
     path: str = DEFAULT_PATH,
-    expect: int = DEFAULT_STATUS,
+    expect: int | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     now: dt.datetime | None = None,
 ) -> Report:
-    """The recipe's curls, each a line of the report."""
+    """The recipe's curls, each a line of the report.
+
+    ``ca_pem`` verifies the ALB (None: the system's trust store), ``gateway_ca_pem`` the gateway
+    (None: as the ALB).  ``path`` and ``expect`` (default 418) are the httpbin sample's request;
+    an apps stack requests each of its ``urls`` as listed, wanting ``expect`` when given, else an
+    answer that is not the ALB's or the gateway's failure.
+    """
     report = Report()
-    alb_host = str(outputs["albHost"])
-    gateway = str(outputs["gatewayDomain"])
-    overrides = {t.host: t for t in connect_to}
+    stack = StackShape.of(outputs)
+    overrides = {t.host.lower(): t for t in connect_to}
 
     def target(host: str) -> Target:
-        return overrides.get(host, Target(host))
+        override = overrides.get(host.lower())
+        return dataclasses.replace(override, host=host) if override else Target(host)
 
     anonymous = tls_context(ca_pem=ca_pem, identity=None)
-    with_cert = tls_context(ca_pem=ca_pem, identity=identity)
+    gateway_trust = ca_pem if gateway_ca_pem is None else gateway_ca_pem
+    gateway_anonymous = anonymous if gateway_ca_pem is None else tls_context(ca_pem=gateway_ca_pem, identity=None)
+    with_cert = tls_context(ca_pem=gateway_trust, identity=identity)
 
-    answer = https_get(target(alb_host), path, anonymous, timeout=timeout)
-    report.add(answer.status == expect, f"ALB       https://{alb_host}{path} -> {_describe(answer)} (want {expect})")
+    requests: list[tuple[str, str, str]]  # (URL as shown, host, path)
+    if stack.alb_host is not None:
+        wanted: int | None = DEFAULT_STATUS if expect is None else expect
+        requests = [(f"https://{stack.alb_host}{path}", stack.alb_host, path)]
+    else:
+        wanted = expect
+        requests = [(url, *(_url_parts(url) or ("", "/"))) for url in stack.urls]
+    want = APP_ANSWER if wanted is None else str(wanted)
 
-    accepted = https_get(target(gateway), path, with_cert, timeout=timeout)
-    report.add(
-        accepted.status == expect,
-        f"gateway   https://{gateway}{path} with the ALB client certificate -> {_describe(accepted)} (want {expect})",
+    def passes(answer: Answer) -> bool:
+        if wanted is not None:
+            return answer.status == wanted
+        return answer.status is not None and answer.status not in PROXY_FAILURES
+
+    for url, host, request_path in requests:
+        answer = https_get(target(host), request_path, anonymous, timeout=timeout)
+        report.add(passes(answer), f"ALB       {url} -> {_describe(answer)} (want {want})")
+
+    # Straight to the gateway: SNI gatewayDomain; with apps the first URL's host as HTTP Host, as the ALB sends it.
+    gateway = stack.gateway
+    if stack.alb_host is not None:
+        host_header, gateway_path, shown = None, path, f"https://{gateway}{path}"
+    else:
+        _, host_header, gateway_path = requests[0]
+        shown = f"https://{gateway}{gateway_path} (Host {host_header})"
+    if stack.private_ca and gateway.lower() not in overrides and not _resolves(gateway):
+        report.add(False, f"gateway   {_port_forward_hint(gateway)}")
+        return report
+
+    accepted = https_get(target(gateway), gateway_path, with_cert, timeout=timeout, host_header=host_header)
+    report.add(passes(accepted), f"gateway   {shown} with the ALB client certificate -> {_describe(accepted)} (want {want})")
+    ok, outcome, refusal = refusal_check(
+        accepted, target(gateway), gateway_path, gateway_anonymous, timeout=timeout, host_header=host_header
     )
-    ok, outcome, refusal = refusal_check(accepted, target(gateway), path, anonymous, timeout=timeout)
-    report.add(ok, f"gateway   https://{gateway}{path} without a client certificate -> {outcome} (want refused)")
+    report.add(ok, f"gateway   {shown} without a client certificate -> {outcome} (want refused)")
 
     expiry = accepted.peer_not_after or (refusal.peer_not_after if refusal else None)
     if expiry is None:
         report.add(False, "gateway   certificate expiry: unknown (no TLS session with the gateway)")
-    else:
-        days = (expiry - (now or dt.datetime.now(dt.timezone.utc))).total_seconds() / 86400
+        return report
+    days = (expiry - (now or dt.datetime.now(dt.timezone.utc))).total_seconds() / 86400
+    text = f"gateway   certificate expires {expiry:%Y-%m-%d %H:%M} UTC ({days:.0f} days)"
+    issued = stack.gateway_not_after
+    if issued is not None and abs((expiry - issued).total_seconds()) >= 1:
+        # private-ca: the stack says which certificate it issued; a gateway serving another is not the stack's.
         report.add(
-            days > 0,
-            f"gateway   certificate expires {expiry:%Y-%m-%d %H:%M} UTC ({days:.0f} days)"
-            + (" - renewal due: IKS renews nlb-dns certificates about 30 days before expiry" if 0 < days < EXPIRY_WARNING_DAYS else ""),
+            False,
+            f"{text}, not at gatewayCertificateNotAfter {issued:%Y-%m-%d %H:%M:%S} UTC: the gateway serves another "
+            f"certificate than the stack issued (another gateway, or it has not loaded secret {specs.PRIVATE_GATEWAY_SECRET} yet)",
         )
+        return report
+    if 0 < days < EXPIRY_WARNING_DAYS:
+        text += (
+            " - renewal due: pulumi up renews private-ca gateway certificates within gatewayCertEarlyRenewalHours of expiry"
+            if stack.private_ca
+            else " - renewal due: IKS renews nlb-dns certificates about 30 days before expiry"
+        )
+    report.add(days > 0, text)
     return report
 
 
+def _resolves(host: str) -> bool:
+    """Does ``host`` have an address here?  A cluster-internal name has none outside the cluster."""
+    try:
+        socket.getaddrinfo(host, HTTPS_PORT, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return False
+    return True
+
+
+def _port_forward_hint(gateway: str) -> str:
+    """What to do when the private-ca gateway's cluster-internal name does not resolve: one line."""
+    match = _SERVICE_NAME.fullmatch(gateway)
+    service, namespace = match.groups() if match else ("<gatewayService>", "<gatewayNamespace>")
+    return (
+        f"not checked: {gateway} (gatewayCertSource=private-ca) is a cluster-internal name that does not resolve here: "
+        f"run kubectl -n {namespace} port-forward svc/{service} 8443:443 and pass "
+        f"--connect-to {gateway}:443:127.0.0.1:8443 (or :443:<its load-balancer address>:443)"
+    )
+
+
 def refusal_check(
-    accepted: Answer, target: Target, path: str, anonymous: ssl.SSLContext, *, timeout: float = DEFAULT_TIMEOUT
+    accepted: Answer,
+    target: Target,
+    path: str,
+    anonymous: ssl.SSLContext,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    host_header: str | None = None,
 ) -> tuple[bool, str, Refusal | None]:
     """Does the address that answered the client certificate refuse a client without one?
 
@@ -696,7 +919,7 @@ def refusal_check(
     if accepted.peer is None:
         return False, f"not checked: the request with the client certificate did not connect ({accepted.error})", None
     same = dataclasses.replace(target, address=accepted.peer[0], address_port=accepted.peer[1])
-    refusal = request_without_certificate(same, path, anonymous, timeout=timeout)
+    refusal = request_without_certificate(same, path, anonymous, timeout=timeout, host_header=host_header)
     if accepted.status is None:
         seen = f"refused ({refusal.detail})" if refusal.refused else f"not refused either ({refusal.detail})"
         return False, f"not proven: the request with the client certificate failed too ({accepted.error}); without one: {seen}", refusal
@@ -782,27 +1005,37 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--client-cert", help="PEM client certificate (default: from the cluster's alb-certs secret)")
     parser.add_argument("--client-key", help="PEM key of --client-cert")
     parser.add_argument("--kube-context", type=_kube_context, help="kubeconfig context for kubectl")
-    parser.add_argument("--ca-file", help="PEM bundle to verify the ALB and gateway with (default: the system's)")
+    parser.add_argument("--ca-file", help="PEM bundle to verify the ALB (and an nlb-dns gateway) with (default: the system's)")
+    parser.add_argument("--gateway-ca-file",
+                        help="PEM bundle to verify the gateway with (default: gatewayCertSource=private-ca: ca.crt of "
+                             "alb-certs; nlb-dns: as the ALB)")
     parser.add_argument("--connect-to", type=_connect_to, action="append", default=[],
                         metavar="HOST:443:ADDRESS:PORT", help="connect there for HOST (as curl --connect-to)")
-    parser.add_argument("--path", type=_path, default=DEFAULT_PATH, help=f"path to request (default: {DEFAULT_PATH})")
-    parser.add_argument("--expect", type=_status, default=DEFAULT_STATUS, help=f"status wanted (default: {DEFAULT_STATUS})")
+    parser.add_argument("--path", type=_path,
+                        help=f"path to request on albHost, the httpbin sample (default: {DEFAULT_PATH}); an apps stack "
+                             "requests each of its urls as listed")
+    parser.add_argument("--expect", type=_status,
+                        help=f"status wanted (default: {DEFAULT_STATUS} from the httpbin sample; for apps any answer "
+                             f"but {', '.join(map(str, PROXY_FAILURES))}, the ALB's or the gateway's failures)")
     parser.add_argument("--timeout", type=_timeout, default=DEFAULT_TIMEOUT,
                         help=f"seconds per request, at most {MAX_TIMEOUT:g} (default: {DEFAULT_TIMEOUT:g})")
     return parser
 
 
-def _check_connect_to(connect_to: Sequence[Target], outputs: Mapping[str, object]) -> None:
+def _check_connect_to(connect_to: Sequence[Target], stack: StackShape) -> None:
     """Each ``--connect-to`` names a host the checks visit, once: a typo would send a check to
     the real DNS name unnoticed."""
-    hosts = {str(outputs["albHost"]).lower(): "albHost", str(outputs["gatewayDomain"]).lower(): "gatewayDomain"}
+    hosts = {host.lower() for host in [*stack.alb_hosts, stack.gateway]}
     seen: set[str] = set()
     for target in connect_to:
         host = target.host.lower()
         if host not in hosts:
+            visited = (
+                f"albHost ({stack.alb_host})" if stack.alb_host is not None
+                else f"a host of urls ({', '.join(stack.alb_hosts)})"
+            )
             raise UsageError(
-                f"argument --connect-to: host {target.host} is neither albHost ({outputs['albHost']}) "
-                f"nor gatewayDomain ({outputs['gatewayDomain']}) ({HELP_HINT})"
+                f"argument --connect-to: host {target.host} is neither {visited} nor gatewayDomain ({stack.gateway}) ({HELP_HINT})"
             )
         if host in seen:
             raise UsageError(f"argument --connect-to: host {target.host} is given twice ({HELP_HINT})")
@@ -814,18 +1047,33 @@ def _verify(argv: Sequence[str] | None) -> int:
     if (args.client_cert is None) != (args.client_key is None):
         raise UsageError(f"--client-cert and --client-key go together ({HELP_HINT})")
     outputs = stack_outputs(args.stack, args.outputs_json)
-    _check_connect_to(args.connect_to, outputs)
+    stack = StackShape.of(outputs)
+    if stack.alb_host is None and args.path is not None:
+        raise UsageError(
+            "argument --path: applies to the httpbin sample's albHost; this stack has apps (stack output urls), "
+            f"each requested as listed ({HELP_HINT})"
+        )
+    _check_connect_to(args.connect_to, stack)
     ca_pem = ca_bundle_from_file(args.ca_file) if args.ca_file is not None else None
+    gateway_ca_pem = ca_bundle_from_file(args.gateway_ca_file, "--gateway-ca-file") if args.gateway_ca_file is not None else None
+    if stack.private_ca and gateway_ca_pem is None and args.client_cert is not None:
+        raise VerifyError(
+            "stack output gatewayCertificateNotAfter: the gateway's certificate is issued by the program's CA "
+            "(gatewayCertSource=private-ca), which --client-cert does not carry: pass --gateway-ca-file with ca.crt of alb-certs"
+        )
     if args.client_cert is not None:
         identity = identity_from_files(args.client_cert, args.client_key)
     else:
         # albCertsSecret is "<namespace>/<name>".
         ref = str(outputs.get("albCertsSecret") or f"istio-system/{specs.ALB_CERTS_SECRET}")
         namespace, _, name = ref.rpartition("/")
-        identity = identity_from_cluster(namespace or "istio-system", name, args.kube_context)
+        alb_certs = alb_certs_from_cluster(namespace or "istio-system", name, args.kube_context)
+        identity = alb_certs.identity
+        if stack.private_ca and gateway_ca_pem is None:
+            gateway_ca_pem = alb_certs.gateway_ca_pem()
     report = run_checks(
-        outputs, identity, ca_pem=ca_pem, connect_to=args.connect_to, path=args.path,
-        expect=args.expect, timeout=args.timeout,
+        outputs, identity, ca_pem=ca_pem, gateway_ca_pem=gateway_ca_pem, connect_to=args.connect_to,
+        path=args.path or DEFAULT_PATH, expect=args.expect, timeout=args.timeout,
     )
     try:
         print(report.render(), flush=True)

@@ -4,7 +4,8 @@ a plain-HTTP port, a port that accepts and never answers, and a closed port.
 
 Why our own and not the loopback data plane: each verdict needs one server behaving one way,
 started in milliseconds without nginx or Envoy.  Certificates come from the project's builder
-(:mod:`tests.support.pki`); key files live in a private temporary directory (mode 0700) that is
+(:mod:`tests.support.pki`); a TLS server answers 418 unless told a status per request, and records
+each request's SNI, Host and path. Key files live in a private temporary directory (mode 0700) that is
 removed when the server stops, and every thread the server started is joined.
 """
 
@@ -51,6 +52,15 @@ def make_pki(hosts: Sequence[str]) -> Material:
     return Material(le, le.issue_leaf(list(hosts)), client_ca, client_ca.issue_client(["alb.test"]))
 
 
+@dataclass(frozen=True)
+class Request:
+    """What a client asked a TLS server: the SNI name it sent (None: none), the Host header, the path."""
+
+    sni: str | None
+    host: str
+    path: str
+
+
 @dataclass
 class Server:
     """A listening port and what happened on it."""
@@ -58,6 +68,7 @@ class Server:
     port: int
     accepted: threading.Event = field(default_factory=threading.Event)
     errors: list[str] = field(default_factory=list)
+    requests: list[Request] = field(default_factory=list)
 
 
 @contextlib.contextmanager
@@ -126,6 +137,17 @@ def _read_request(conn: socket.socket | ssl.SSLSocket) -> bytes:
     return data
 
 
+def _parse_request(data: bytes, sni: str | None) -> Request:
+    head, *fields = data.decode("latin-1").split("\r\n\r\n", 1)[0].split("\r\n")
+    parts = head.split(" ")
+    host = next((value.strip() for name, _, value in (f.partition(":") for f in fields) if name.lower() == "host"), "")
+    return Request(sni, host, parts[1] if len(parts) > 1 else "")
+
+
+def _response(status: int) -> bytes:
+    return f"HTTP/1.1 {status} Status {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
+
+
 @contextlib.contextmanager
 def tls_server(
     material: Material,
@@ -134,9 +156,11 @@ def tls_server(
     version: ssl.TLSVersion | None = None,
     client_ca_pem: str | None = None,
     ciphers: str | None = None,
+    status: Callable[[Request], int] | None = None,
 ) -> Iterator[Server]:
-    """HTTPS answering 418 to any request; with ``require_client_cert``, only to clients holding a
-    certificate from ``client_ca_pem`` (default: the test PKI's client CA)."""
+    """HTTPS answering 418 (or ``status`` of the request) to any request; with
+    ``require_client_cert``, only to clients holding a certificate from ``client_ca_pem``
+    (default: the test PKI's client CA)."""
     with private_dir() as directory:
         cert_file, key_file = directory / "server.crt", directory / "server.key"
         cert_file.write_text(material.server.chain_pem)
@@ -151,16 +175,26 @@ def tls_server(
         if require_client_cert:
             context.verify_mode = ssl.CERT_REQUIRED
             context.load_verify_locations(cadata=client_ca_pem or pki.pem(material.client_ca.cert))
+        sni = threading.local()  # the handshake runs in the connection's own thread
+
+        def remember_sni(_sock: object, name: str | None, _context: object) -> None:
+            sni.name = name
+
+        context.sni_callback = remember_sni
 
         def handle(conn: socket.socket, server: Server) -> None:
+            sni.name = None
             try:
                 tls = context.wrap_socket(conn, server_side=True)
             except ssl.SSLError as exc:
                 server.errors.append(str(exc.reason))
                 return
             with tls:
-                if _read_request(tls):
-                    tls.sendall(TEAPOT)
+                data = _read_request(tls)
+                if data:
+                    request = _parse_request(data, sni.name)
+                    server.requests.append(request)
+                    tls.sendall(TEAPOT if status is None else _response(status(request)))
 
         with _serve(handle) as server:
             yield server
