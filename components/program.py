@@ -234,7 +234,9 @@ def run(discover: Discover | None = None, preflight: Preflight | None = None) ->
         pulumi.export("gatewayCertificateNotAfter", gateway_not_after)
     if settings.apps is None:
         pulumi.export("albHost", host)
-        pulumi.export("urls", hosts.apply(lambda h: specs.urls(h, settings.routes)))
+        # A private-ca gateway's name resolves only inside the cluster: list what a client can reach.
+        reachable = served if settings.gateway_cert_source == "private-ca" else hosts
+        pulumi.export("urls", pulumi.Output.from_input(reachable).apply(lambda h: specs.urls(h, settings.routes)))
     else:
         pulumi.export("urls", specs.app_urls(settings.apps, alb_domain))
     if app is not None:

@@ -88,6 +88,8 @@ def test_gateway_serves_the_internal_name_with_its_certificate(private_ca: mock_
     assert private_ca.outputs["gatewayDomain"] == INTERNAL
     assert private_ca.outputs["gatewaySecret"] == specs.PRIVATE_GATEWAY_SECRET
     assert private_ca.outputs["gatewayCertificateNotAfter"].endswith("Z")
+    # Only what a client outside the cluster can reach: not the gateway's cluster-internal name.
+    assert private_ca.outputs["urls"] == [f"https://{specs.alb_host(ALB_DOMAIN)}/status"]
 
 
 @pytest.mark.parametrize("flavor", ["nginx", "ibm-legacy"])
