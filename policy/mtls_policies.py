@@ -6,7 +6,13 @@
 - ``alb-reencrypts-to-gateway``: the ALB's way to the gateway is verified TLS with a client
   certificate, one table entry per ALB flavour (:data:`INGRESS_FLAVOURS`, :data:`ALB_CHECKS`).
 - ``no-private-key-outside-secrets``: no PEM private key in a ConfigMap, an annotation or a label
-  (readable by anyone who may list the object; keys belong in Secrets).
+  (readable by anyone who may list the object; keys belong in Secrets).  A Secret's data is never
+  judged: the program's own keys (``alb-certs``, the gateway's ``alb-mtls-gateway-cert``) are where
+  keys belong.
+- ``alb-hop-ends-at-mutual-gateway`` (a stack policy, across resources): every Ingress rule routed to
+  the gateway has a host with TLS that a MUTUAL Gateway serves, the name the ALB verifies the gateway
+  by is one of that Gateway's hosts (a cluster-internal ``<service>.<namespace>.svc`` included), and
+  every VirtualService on the hop is bound to that Gateway and no other, for hosts it serves.
 
 The checks are pure functions over the resource's inputs as the engine sends them (camelCase
 dicts), so the tests run them without the CLI; :func:`policies` wraps them for pulumi-policy.
@@ -37,6 +43,8 @@ from pulumi_policy import (
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
     proxy,
 )
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
@@ -46,6 +54,7 @@ PACK_NAME = "iks-alb-istio-mtls"
 GATEWAY_POLICY = "istio-gateway-mutual-tls"
 ALB_POLICY = "alb-reencrypts-to-gateway"
 KEY_POLICY = "no-private-key-outside-secrets"
+HOP_POLICY = "alb-hop-ends-at-mutual-gateway"
 
 #: The program's defaults (settings.py); a stack that changes them sets the same in the policy config.
 DEFAULT_GATEWAY_SELECTOR: Mapping[str, str] = {"istio": "ingressgateway"}
@@ -91,6 +100,7 @@ TRAEFIK_MIN_TLS = ("VersionTLS12", "VersionTLS13")
 
 NGINX = "nginx.ingress.kubernetes.io/"
 BLUEMIX = "ingress.bluemix.net/"
+TRAEFIK = "traefik.ingress.kubernetes.io/"
 
 PRIVATE_KEY_RE = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")
 _BASE64_TEXT = re.compile(r"^[A-Za-z0-9+/\s]{16,}={0,2}\s*$")
@@ -503,6 +513,412 @@ GATEWAY_CHECKS: dict[tuple[str, str], Check] = {
 }
 
 
+# --- the whole hop, across resources (a stack policy) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class StackResource:
+    """One resource as the stack policy sees it: type token, URN and properties (see :func:`plain`)."""
+
+    type: str
+    urn: str
+    props: Mapping[str, Any]
+
+    @property
+    def kind(self) -> tuple[str, str]:
+        return group_kind(self.type)
+
+    @property
+    def label(self) -> str:
+        """``<kind> <resource name>``, as a message names the resource."""
+        return f"{self.kind[1] or self.type} {self.urn.rpartition('::')[2]}"
+
+    def ref(self) -> str | Unknown:
+        """``namespace/name`` (a namespaced object without a namespace lands in ``default``)."""
+        namespace, name = get(self.props, "metadata", "namespace"), get(self.props, "metadata", "name")
+        for value in (namespace, name):
+            if isinstance(value, Unknown):
+                return value
+        return f"{namespace or 'default'}/{name}"
+
+    def namespace(self) -> str | Unknown:
+        namespace = get(self.props, "metadata", "namespace")
+        return namespace if isinstance(namespace, Unknown) else str(namespace or "default")
+
+
+@dataclass
+class StackFinding:
+    """What the stack check found: violations by URN (``None``: the stack), unknowns, and what it judged."""
+
+    violations: list[tuple[str | None, str]] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    #: How many of each thing were judged (``VirtualService``, ``Ingress rule``, ``verified name``), for
+    #: the tests' control that the check ran on something.
+    judged: dict[str, int] = field(default_factory=dict)
+
+    def count(self, what: str) -> None:
+        self.judged[what] = self.judged.get(what, 0) + 1
+
+    def pending(self, resource: StackResource, *values: Any) -> None:
+        """Note each :class:`Unknown` among ``values`` as ``<kind> <name>: <path>``."""
+        self.unknown.extend(f"{resource.label}: {v.path}" for v in values if isinstance(v, Unknown))
+
+
+def _items(value: Any) -> list[Any]:
+    """A list property as a list; anything else (absent, malformed) as no items."""
+    return list(value) if isinstance(value, (list, tuple)) else []
+
+
+def gateway_host(entry: str) -> str:
+    """A Gateway server's host without its namespace part (``ns/host``, ``*/host``, ``./host``)."""
+    return entry.rpartition("/")[2].lower().rstrip(".")
+
+
+def host_matches(pattern: str, host: str) -> bool:
+    """Whether ``pattern`` (a name, ``*.suffix`` or ``*``) covers ``host``, as Istio matches hosts."""
+    pattern, host = pattern.lower().rstrip("."), host.lower().rstrip(".")
+    if pattern == "*":
+        return True
+    if pattern.startswith("*."):
+        return host.endswith(pattern[1:]) or host == pattern
+    return pattern == host
+
+
+@dataclass
+class _GatewayView:
+    """A Gateway of the stack as the hop needs it: whether it applies to the ingress gateway's pods
+    and is MUTUAL there, and the hosts its MUTUAL servers on 443 serve."""
+
+    resource: StackResource
+    ref: str
+    pods: bool
+    """Its selector applies to the ingress gateway's pods (:meth:`PolicySettings.gateway_workloads`)."""
+    broken: bool
+    """Policy ``istio-gateway-mutual-tls`` finds it wrong."""
+    servers: int = 0
+    """Its MUTUAL servers on 443."""
+    hosts: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+
+    @property
+    def mutual(self) -> bool:
+        return self.pods and not self.broken and (self.servers > 0 or bool(self.unknown))
+
+
+def _gateway_view(resource: StackResource, ref: str, settings: PolicySettings) -> _GatewayView:
+    found = check_gateway(resource.props, settings)
+    selector = get(resource.props, "spec", "selector")
+    pods = isinstance(selector, Unknown) or any(
+        selects(selector if isinstance(selector, Mapping) else {}, labels) for labels in settings.gateway_workloads()
+    )
+    view = _GatewayView(resource, ref, pods=pods, broken=bool(found.violations))
+    servers = get(resource.props, "spec", "servers")
+    if isinstance(servers, Unknown):
+        view.unknown.append(f"{resource.label}: {servers.path}")
+        return view
+    for server in _items(servers):
+        number, mode, hosts = get(server, "port", "number"), get(server, "tls", "mode"), get(server, "hosts")
+        if isinstance(number, Unknown) or isinstance(mode, Unknown):
+            view.unknown.extend(f"{resource.label}: {v.path}" for v in (number, mode) if isinstance(v, Unknown))
+            continue
+        if _port_number(number) != HTTPS_PORT or mode != "MUTUAL":
+            continue
+        view.servers += 1
+        if isinstance(hosts, Unknown):
+            view.unknown.append(f"{resource.label}: {hosts.path}")
+            continue
+        for host in _items(hosts):
+            if isinstance(host, Unknown):
+                view.unknown.append(f"{resource.label}: {host.path}")
+            elif isinstance(host, str):
+                view.hosts.append(gateway_host(host))
+    return view
+
+
+def _gateway_ref(entry: str, namespace: str) -> str:
+    """A VirtualService's ``gateways`` entry as ``namespace/name`` (a bare name is in its own namespace)."""
+    return entry if "/" in entry else f"{namespace}/{entry}"
+
+
+def _transport_key(text: str) -> str:
+    """Traefik's name of a kubernetescrd ServersTransport, ``<namespace>-<name>``, from an annotation or an object."""
+    return re.sub(r"[^A-Za-z0-9-]", "-", text.partition("@")[0])
+
+
+class _Hop:
+    """The stack's objects indexed for :func:`check_hop`."""
+
+    def __init__(self, resources: Sequence[StackResource], settings: PolicySettings, found: StackFinding) -> None:
+        self.settings = settings
+        self.found = found
+        self.gateways: dict[str, _GatewayView] = {}
+        self.virtual_services: list[StackResource] = []
+        self.ingresses: list[StackResource] = []
+        self.services: dict[str, StackResource] = {}
+        self.transports: dict[str, StackResource] = {}
+        for resource in resources:
+            group, kind = resource.kind
+            ref = resource.ref()
+            if isinstance(ref, Unknown):
+                if (group, kind) in GATEWAY_CHECKS or kind in ("VirtualService", "Ingress", "ServersTransport"):
+                    found.pending(resource, ref)
+                continue
+            if (group, kind) in GATEWAY_CHECKS:
+                self.gateways[ref] = _gateway_view(resource, ref, settings)
+            elif (group, kind) == ("networking.istio.io", "VirtualService"):
+                self.virtual_services.append(resource)
+            elif (group, kind) == ("networking.k8s.io", "Ingress"):
+                self.ingresses.append(resource)
+            elif (group, kind) == ("", "Service"):
+                self.services[ref] = resource
+            elif (group, kind) == ("traefik.io", "ServersTransport"):
+                namespace, _, name = ref.partition("/")
+                self.transports[_transport_key(f"{namespace}-{name}")] = resource
+
+    def mutual(self) -> list[_GatewayView]:
+        return [view for view in self.gateways.values() if view.mutual]
+
+    def selects_gateway_pods(self, service: StackResource) -> bool:
+        selector = get(service.props, "spec", "selector")
+        if not isinstance(selector, Mapping) or not selector or any(isinstance(v, Unknown) for v in selector.values()):
+            return False
+        return any(selects(selector, labels) for labels in self.settings.gateway_workloads())
+
+    def gateway_backend(self, namespace: str, name: Any) -> StackResource | bool:
+        """Whether Service ``name`` of ``namespace`` leads to the gateway's pods: the gateway's own
+        Service (``True``) or a Service of the stack that selects them (that Service)."""
+        if name == self.settings.gateway_service:
+            return True
+        service = self.services.get(f"{namespace}/{name}")
+        if service is not None and self.selects_gateway_pods(service):
+            return service
+        return False
+
+    def served(self, name: str, what: str, urn: str, why: str, *, judged: str | None = None) -> None:
+        """``name`` must be a host of a MUTUAL Gateway of the stack; ``what`` names where it was found,
+        ``judged`` what to count it as (:attr:`StackFinding.judged`)."""
+        if judged:
+            self.found.count(judged)
+        gateways = self.mutual()
+        if any(host_matches(host, name) for view in gateways for host in view.hosts):
+            return
+        pending = [path for view in gateways for path in view.unknown]
+        if pending:
+            self.found.unknown.extend(pending)
+            return
+        hosts = sorted({host for view in gateways for host in view.hosts})
+        where = f"among the hosts of a MUTUAL Gateway of this stack ({', '.join(hosts)})" if hosts else (
+            "served by a MUTUAL Gateway of this stack, and the stack has none for the ingress gateway's pods")
+        self.found.violations.append((urn, f"{what} is {name!r}, which is not {where}: {why}"))
+
+
+def _check_virtual_service(hop: _Hop, resource: StackResource, alb_hosts: set[str]) -> None:
+    """A VirtualService on the hop (bound to a Gateway of the ingress gateway's pods, or routing a
+    host the ALB sends to the gateway) is bound to a MUTUAL Gateway of the stack, to no Gateway
+    that is not one, and each of its hosts is one of that Gateway's."""
+    found, urn = hop.found, resource.urn
+    namespace = resource.namespace()
+    hosts, gateways = get(resource.props, "spec", "hosts"), get(resource.props, "spec", "gateways")
+    if isinstance(namespace, Unknown) or isinstance(gateways, Unknown) or isinstance(hosts, Unknown):
+        found.pending(resource, namespace, gateways, hosts)
+        return
+    entries = _items(gateways) or ["mesh"]
+    if any(isinstance(v, Unknown) for v in [*entries, *_items(hosts)]):
+        found.pending(resource, *entries, *_items(hosts))
+        return
+    refs = [_gateway_ref(str(g), namespace) for g in entries if g != "mesh"]
+    names = [str(h).lower() for h in _items(hosts)]
+    ingress_gateway = any(ref in hop.gateways and hop.gateways[ref].pods for ref in refs)
+    alb_routed = [h for h in names if any(host_matches(h, a) or host_matches(a, h) for a in alb_hosts)]
+    if not (ingress_gateway or alb_routed):
+        return
+    found.count("VirtualService")
+    bound: list[_GatewayView] = []
+    for ref in refs:
+        view = hop.gateways.get(ref)
+        if view is None:
+            found.violations.append((urn, f"it is bound to Gateway {ref}, which this stack does not define: nothing shows that "
+                                          "it demands the ALB's client certificate, so its hosts could be reached around the hop"))
+        elif not view.pods:
+            found.violations.append((urn, f"it is bound to Gateway {ref}, which does not apply to the ingress gateway's pods: "
+                                          "its hosts would be served outside the mutual-TLS hop"))
+        elif not view.mutual:
+            found.violations.append((urn, f"it is bound to Gateway {ref}, which is not MUTUAL (policy {GATEWAY_POLICY}): "
+                                          "its hosts would be served without the ALB's client certificate"))
+        else:
+            bound.append(view)
+    if not refs:
+        shown = "not set (the mesh only)" if not _items(gateways) else f"{[str(g) for g in entries]}"
+        found.violations.append((urn, f"spec.gateways is {shown}: it routes {', '.join(alb_routed)}, which the ALB sends to the "
+                                      "gateway, but is bound to no Gateway, so the gateway has no route for it; bind it to the "
+                                      "MUTUAL Gateway the ALB's hop ends at"))
+    if not bound:
+        return
+    pending = [path for view in bound for path in view.unknown]
+    for index, host in enumerate(names):
+        if any(host_matches(g, host) or host_matches(host, g) for view in bound for g in view.hosts):
+            continue
+        if pending:
+            found.unknown.extend(pending)
+            continue
+        refs_shown = ", ".join(view.ref for view in bound)
+        found.violations.append((urn, f"spec.hosts[{index}] {host!r} is not a host of Gateway {refs_shown}: Istio ignores "
+                                      "the route for it there, so the ALB's requests for it get 404"))
+
+
+def _rule_hosts(hop: _Hop, resource: StackResource) -> tuple[list[tuple[int, Any]], list[StackResource]]:
+    """The rules of an Ingress that route to the gateway (index, host), and the Services of the
+    stack in front of the gateway's pods they route to."""
+    found = hop.found
+    namespace = resource.namespace()
+    rules = get(resource.props, "spec", "rules")
+    if isinstance(namespace, Unknown) or isinstance(rules, Unknown):
+        found.pending(resource, namespace, rules)
+        return [], []
+    routed: list[tuple[int, Any]] = []
+    fronts: list[StackResource] = []
+    default = get(resource.props, "spec", "defaultBackend", "service", "name")
+    if default is not None and not isinstance(default, Unknown) and hop.gateway_backend(namespace, default):
+        routed.append((-1, None))
+    for index, rule in enumerate(_items(rules)):
+        paths = get(rule, "http", "paths")
+        if isinstance(paths, Unknown):
+            found.pending(resource, paths)
+            continue
+        to_gateway = False
+        for path in _items(paths):
+            name = get(path, "backend", "service", "name")
+            if isinstance(name, Unknown):
+                found.pending(resource, name)
+                continue
+            backend = hop.gateway_backend(namespace, name)
+            if isinstance(backend, StackResource) and backend not in fronts:
+                fronts.append(backend)
+            to_gateway = to_gateway or bool(backend)
+        if to_gateway:
+            routed.append((index, get(rule, "host")))
+    return routed, fronts
+
+
+def _check_ingress_hop(hop: _Hop, resource: StackResource) -> set[str]:
+    """An Ingress routing to the gateway: every such host has TLS and is a host of the MUTUAL
+    Gateway, and the name the ALB verifies the gateway by is one too.  Returns its hosts."""
+    found, urn = hop.found, resource.urn
+    routed, fronts = _rule_hosts(hop, resource)
+    if not routed:
+        return set()
+    tls = get(resource.props, "spec", "tls")
+    tls_hosts: list[str] = []
+    if isinstance(tls, Unknown):
+        found.pending(resource, tls)
+    else:
+        for entry in _items(tls):
+            names = get(entry, "hosts")
+            if isinstance(names, Unknown):
+                found.pending(resource, names)
+                continue
+            tls_hosts.extend(str(n) for n in _items(names) if isinstance(n, str))
+    hosts: set[str] = set()
+    for index, host in routed:
+        where = "spec.defaultBackend" if index < 0 else f"spec.rules[{index}]"
+        found.count("Ingress rule")
+        if isinstance(host, Unknown):
+            found.pending(resource, host)
+            continue
+        if not host:
+            found.violations.append((urn, f"{where} routes to the gateway for any host: give it a host, with a spec.tls entry, "
+                                          "so the ALB serves it only over TLS with its certificate"))
+            continue
+        hosts.add(str(host).lower())
+        if not isinstance(tls, Unknown) and not any(host_matches(t, str(host)) for t in tls_hosts):
+            found.violations.append((urn, f"{where} host {host!r} has no spec.tls entry: the ALB would not serve it with its "
+                                          "certificate (ingress-nginx also serves such a host over plain HTTP)"))
+        hop.served(str(host), f"{where} host", urn,
+                   "the gateway has no route for it, so the ALB's requests for it would get 404")
+    _check_verified_name(hop, resource, fronts)
+    return hosts
+
+
+def _check_verified_name(hop: _Hop, resource: StackResource, fronts: list[StackResource]) -> None:
+    """The name the ALB sends as SNI and verifies the gateway's certificate by (per flavour) is a
+    host of the MUTUAL Gateway: the gateway picks its server by SNI."""
+    why = "the ALB sends it as SNI and the gateway picks its server by it, so the handshake would fail"
+    found, urn = hop.found, resource.urn
+    flavour = detect_flavour(resource.props, hop.settings)
+    if isinstance(flavour, Unknown):
+        found.pending(resource, flavour)
+        return
+    annotations = get(resource.props, "metadata", "annotations") or {}
+    if isinstance(annotations, Unknown):
+        found.pending(resource, annotations)
+        return
+    if flavour is not None and flavour.name == "nginx":
+        name = annotations.get(NGINX + "proxy-ssl-name")
+        if isinstance(name, Unknown):
+            found.pending(resource, name)
+        elif isinstance(name, str) and name.strip():
+            hop.served(name.strip(), f"annotation {NGINX}proxy-ssl-name", urn, why, judged="verified name")
+    elif flavour is not None and flavour.name == "ibm-legacy":
+        value = annotations.get(BLUEMIX + "ssl-services")
+        if isinstance(value, Unknown):
+            found.pending(resource, value)
+        elif isinstance(value, str):
+            for entry in parse_ssl_services(value):
+                if entry.get("ssl-service") == hop.settings.gateway_service and entry.get("proxy-ssl-name"):
+                    hop.served(entry["proxy-ssl-name"], f"annotation {BLUEMIX}ssl-services proxy-ssl-name", urn, why, judged="verified name")
+    elif flavour is not None and flavour.name == "traefik":
+        for service in fronts:
+            _check_traefik_front(hop, service, why)
+
+
+def _check_traefik_front(hop: _Hop, service: StackResource, why: str) -> None:
+    """A Service of the stack in front of the gateway's pods, routed to by a Traefik ALB: bound to a
+    ServersTransport of the stack, whose serverName the MUTUAL Gateway serves."""
+    found = hop.found
+    annotations = get(service.props, "metadata", "annotations") or {}
+    key = TRAEFIK + "service.serverstransport"
+    ref = annotations if isinstance(annotations, Unknown) else annotations.get(key)
+    if isinstance(ref, Unknown):
+        found.pending(service, ref)
+        return
+    if not isinstance(ref, str) or not ref.strip():
+        found.violations.append((service.urn, f"Service {service.ref()} selects the gateway's pods for a Traefik ALB but has no "
+                                              f"annotation {key}: Traefik would connect without the client certificate"))
+        return
+    transport = hop.transports.get(_transport_key(ref.strip()))
+    if transport is None:
+        found.violations.append((service.urn, f"annotation {key} names {ref!r}, which is no ServersTransport of this stack: "
+                                              "nothing shows that Traefik verifies the gateway and presents the client certificate"))
+        return
+    name = get(transport.props, "spec", "serverName")
+    if isinstance(name, Unknown):
+        found.pending(transport, name)
+    elif isinstance(name, str) and name.strip():
+        hop.served(name.strip(), f"spec.serverName of ServersTransport {transport.ref()}", transport.urn, why, judged="verified name")
+
+
+def check_hop(resources: Sequence[StackResource], settings: PolicySettings) -> StackFinding:
+    """Across the stack: what the ALB sends to the gateway ends at its MUTUAL server.
+
+    - every Ingress rule routed to the gateway (its Service, or a Service of the stack that selects
+      its pods) has a host with a ``spec.tls`` entry, and that host is a host of a MUTUAL Gateway;
+    - the name the ALB verifies the gateway by (nginx ``proxy-ssl-name``, ibm-legacy
+      ``ssl-services`` ``proxy-ssl-name``, Traefik ``serverName``) is one of those hosts, a
+      cluster-internal name (``<service>.<namespace>.svc``) included;
+    - every VirtualService on the hop (bound to a Gateway of the ingress gateway's pods, or
+      routing a host the ALB sends there) is bound to a MUTUAL Gateway of the stack, to no other
+      Gateway, and each of its hosts is one of that Gateway's.
+    """
+    found = StackFinding()
+    hop = _Hop(resources, settings, found)
+    alb_hosts: set[str] = set()
+    for ingress in hop.ingresses:
+        alb_hosts |= _check_ingress_hop(hop, ingress)
+    for virtual_service in hop.virtual_services:
+        _check_virtual_service(hop, virtual_service, alb_hosts)
+    return found
+
+
 # --- private keys -------------------------------------------------------------------------------
 
 
@@ -597,6 +1013,21 @@ def _table_validation(table: Mapping[tuple[str, str], Check]) -> Callable[[Resou
     return validate
 
 
+def _report_stack(found: StackFinding, report_violation: ReportViolation) -> None:
+    """As :func:`_report`, each violation on the resource it is about."""
+    for urn, message in found.violations:
+        report_violation(message, urn)
+    if found.unknown and not found.violations:
+        error = UnknownValueError(UNKNOWN_STRING_VALUE, found.unknown[0].split("."))
+        error.message = f"{', '.join(sorted(set(found.unknown)))} can't be known during preview (`pulumi up` checks them)"
+        raise error
+
+
+def _validate_hop(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    resources = [StackResource(r.resource_type, r.urn, plain(r.props)) for r in args.resources]
+    _report_stack(check_hop(resources, PolicySettings.from_config(args.get_config())), report_violation)
+
+
 def _validate_keys(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     if args.resource_type.startswith("kubernetes:"):
         _report(check_no_private_key(plain(args.props), group_kind(args.resource_type)[1]), report_violation)
@@ -662,5 +1093,23 @@ def policies(enforcement_level: EnforcementLevel = EnforcementLevel.MANDATORY) -
             description="No PEM private key in a ConfigMap, an annotation or a label: keys belong in Secrets.",
             validate=_validate_keys,
             enforcement_level=enforcement_level,
+        ),
+        StackValidationPolicy(
+            name=HOP_POLICY,
+            description="What the ALB sends to the gateway ends at its MUTUAL server: every Ingress rule routed to the "
+            "gateway has a host with TLS that a MUTUAL Gateway serves, the name the ALB verifies the gateway by "
+            "(proxy-ssl-name, ssl-services proxy-ssl-name, ServersTransport serverName) is a host of that Gateway, "
+            "and every VirtualService on the hop is bound to that Gateway, and to no other, for hosts it serves.",
+            validate=_validate_hop,
+            enforcement_level=enforcement_level,
+            config_schema=PolicyConfigSchema(
+                properties={
+                    "gatewaySelector": selector_schema,
+                    "gatewayPodLabels": pods_schema,
+                    "gatewayService": service_schema,
+                    "ingressClasses": classes_schema,
+                    "defaultIngressClass": default_class_schema,
+                }
+            ),
         ),
     ]

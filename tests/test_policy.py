@@ -1,5 +1,8 @@
 """The policy pack (policy/), without the Pulumi CLI: the program's own resources pass every policy
-for every ALB flavour, and each broken variant is caught by the policy that promises it.
+for every ALB flavour and every shape (httpbin, ``apps``, ``gatewayCertSource=private-ca``,
+``platform=generic``), and each broken variant is caught by the policy that promises it.  The
+resource policies judge one object at a time; the stack policy ``alb-hop-ends-at-mutual-gateway``
+judges the whole stack, as the engine sends it after the resources (reads included).
 
 Three levels: the pure checks, the pulumi-policy ``ResourceValidationPolicy`` objects the pack
 is made of (called as the analyzer calls them), and the pack itself started the way
@@ -10,21 +13,31 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
+import re
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 import yaml
 from cryptography.x509.oid import ExtendedKeyUsageOID
-from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs
+from pulumi_policy import (
+    PolicyCustomTimeouts,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
 from pulumi_policy.proxy import UNKNOWN_OBJECT_VALUE, UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
 import mtls_policies as mp
 from components import settings
-from tests.support import pki
+from tests.support import pki, stacks
 from tests.support.cluster import ALB_SECRET, CLUSTER, ROOT, standin
 from tools import mock_program
 
@@ -38,6 +51,8 @@ CONFIGMAP = "kubernetes:core/v1:ConfigMap"
 SECRET = "kubernetes:core/v1:Secret"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 TRANSPORT = "kubernetes:traefik.io/v1alpha1:ServersTransport"
+VIRTUAL_SERVICE = "kubernetes:networking.istio.io/v1:VirtualService"
+SERVICE = "kubernetes:core/v1:Service"
 PEM_KEY = pki.key_pem(pki.new_key())
 B64_KEY = base64.b64encode(PEM_KEY.encode()).decode()
 PEM_CERT = pki.self_signed_ca("Test Policy Root").cert_pem
@@ -54,16 +69,22 @@ class Outcome:
         return {name for name, _ in self.violations}
 
 
+def _options() -> PolicyResourceOptions:
+    return PolicyResourceOptions(False, [], False, [], PolicyCustomTimeouts(0, 0, 0), [])
+
+
 def analyze(resource_type: str, props: dict[str, Any], config: dict[str, dict[str, Any]] | None = None) -> Outcome:
-    """Run every policy of the pack on one resource, as the analyzer does (props behind the unknown proxy)."""
+    """Run every resource policy of the pack on one resource, as the analyzer does (props behind the unknown proxy)."""
     outcome = Outcome()
     for policy in mp.policies():
+        if not isinstance(policy, ResourceValidationPolicy):
+            continue
         args = ResourceValidationArgs(
             resource_type,
             unknown_checking_proxy(copy.deepcopy(props)),
             f"urn:pulumi:dev::iks-alb-istio-mtls::{resource_type}::r",
             "r",
-            PolicyResourceOptions(False, [], False, [], PolicyCustomTimeouts(0, 0, 0), []),
+            _options(),
             None,
             (config or {}).get(policy.name),
         )
@@ -76,6 +97,46 @@ def analyze(resource_type: str, props: dict[str, Any], config: dict[str, dict[st
         except UnknownValueError as exc:
             outcome.unknown.append((policy.name, exc.message))
     return outcome
+
+
+#: One resource as the engine sends it to a stack policy: type token, URN, properties (its outputs).
+StackItem = tuple[str, str, dict[str, Any]]
+
+
+@dataclass
+class StackOutcome:
+    """What the pack's stack policies said about a whole stack: violations by URN, unknowns."""
+
+    violations: list[tuple[str | None, str]] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+
+    def messages(self) -> list[str]:
+        return [message for _, message in self.violations]
+
+
+def analyze_stack(resources: Sequence[StackItem], config: dict[str, dict[str, Any]] | None = None) -> StackOutcome:
+    """Run every stack policy of the pack on a stack, as the analyzer's AnalyzeStack does."""
+    outcome = StackOutcome()
+    for policy in mp.policies():
+        if not isinstance(policy, StackValidationPolicy):
+            continue
+        items = [PolicyResource(token, unknown_checking_proxy(copy.deepcopy(props)), urn, urn.rpartition("::")[2],
+                                _options(), None, None, [], {}) for token, urn, props in resources]
+        args = StackValidationArgs(items, (config or {}).get(policy.name))
+
+        def report(message: str, urn: str | None = None) -> None:
+            outcome.violations.append((urn, message))
+
+        try:
+            policy.validate(args, report)
+        except UnknownValueError as exc:
+            outcome.unknown.append(exc.message)
+    return outcome
+
+
+def stack_of(rendering: mock_program.Rendering) -> list[StackItem]:
+    """What the engine sends a stack policy: every resource of the stack with its outputs, reads included."""
+    return [(r.type, r.urn, copy.deepcopy(r.outputs)) for r in rendering.resources if r.custom]
 
 
 # --- the program's own resources ---------------------------------------------------------------
@@ -100,8 +161,11 @@ CONFIGS: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, dict[str, Any
         {"gatewaySelector": '{"istio": "public-gw"}', "gatewayService": "public-gw",
          "gatewayDomain": "gw.example.com", "gatewaySecret": "gw-cert"},
         {},
-        {mp.GATEWAY_POLICY: {"gatewaySelector": {"istio": "public-gw"}}, mp.ALB_POLICY: {"gatewayService": "public-gw"}},
+        {mp.GATEWAY_POLICY: {"gatewaySelector": {"istio": "public-gw"}}, mp.ALB_POLICY: {"gatewayService": "public-gw"},
+         mp.HOP_POLICY: {"gatewaySelector": {"istio": "public-gw"}, "gatewayService": "public-gw"}},
     ),
+    # The new shapes: apps (several hosts, a custom domain), private-ca and generic, every flavour.
+    **{case: (config, cluster, {}) for case, (config, cluster) in stacks.new_shape_stacks().items()},
 }
 
 
@@ -126,6 +190,28 @@ def test_the_programs_resources_pass_every_policy(renderings: dict[str, mock_pro
     results = {f"{r.type} {r.name}": analyze(r.type, r.inputs, policy_config) for r in registered(renderings[case])}
     assert {k: o.violations for k, o in results.items() if o.violations} == {}
     assert {k: o.unknown for k, o in results.items() if o.unknown} == {}
+    whole = analyze_stack(stack_of(renderings[case]), policy_config)
+    assert whole.violations == [] and whole.unknown == []
+
+
+def _count(rendering: mock_program.Rendering, token: str) -> int:
+    return sum(1 for r in registered(rendering) if r.type.rpartition(":")[2] == token.rpartition(":")[2])
+
+
+@pytest.mark.parametrize("case", list(CONFIGS))
+def test_the_hop_policy_judges_every_route_of_the_stack(renderings: dict[str, mock_program.Rendering], case: str) -> None:
+    """The control for the stack policy: every VirtualService and every Ingress rule was judged
+    (several with apps), and the one name the ALB verifies the gateway by."""
+    rendering = renderings[case]
+    policy_config = CONFIGS[case][2]
+    resources = [mp.StackResource(token, urn, props) for token, urn, props in stack_of(rendering)]
+    found = mp.check_hop(resources, mp.PolicySettings.from_config(policy_config.get(mp.HOP_POLICY)))
+    (ingress,) = [r for r in registered(rendering) if r.type == INGRESS]
+    expected = {"VirtualService": _count(rendering, VIRTUAL_SERVICE), "Ingress rule": len(ingress.inputs["spec"]["rules"]),
+                "verified name": 1}
+    assert found.judged == expected
+    if CONFIGS[case][0].get("apps"):
+        assert expected["VirtualService"] == len(stacks.APPS) and expected["Ingress rule"] == len(stacks.APP_HOSTS)
 
 
 @pytest.mark.parametrize("case", list(CONFIGS))
@@ -150,17 +236,29 @@ def test_the_policies_apply_to_the_programs_gateway_and_alb(renderings: dict[str
     assert alb_flavours == {config.get("albFlavor", "nginx")}
 
 
-def test_the_offline_render_passes_every_policy() -> None:
-    """The files a reviewer reads (placeholders and all) pass the same policies."""
+OFFLINE_RENDERS: dict[str, dict[str, str]] = {
+    **{f"flavor-{flavor}": {"albFlavor": flavor} for flavor in settings.ALB_FLAVORS},
+    **{f"private-ca-{flavor}": {"albFlavor": flavor, "gatewayCertSource": "private-ca"} for flavor in settings.ALB_FLAVORS},
+    "apps-traefik": {"albFlavor": "traefik", "routes": "", "apps": json.dumps(stacks.APPS)},
+}
+
+
+@pytest.mark.parametrize("case", list(OFFLINE_RENDERS))
+def test_the_offline_render_passes_every_policy(case: str) -> None:
+    """The files a reviewer reads (placeholders and all) pass the same policies, the stack's included."""
     from tools import render
 
-    for flavor in settings.ALB_FLAVORS:
-        result = render.render_stack(ROOT, "dev", {"albFlavor": flavor})
-        for body in result.manifests:
-            api_group, _, version = body["apiVersion"].rpartition("/")
-            token = f"kubernetes:{api_group or 'core'}/{version}:{body['kind']}"
-            outcome = analyze(token, body)
-            assert outcome.violations == [] and outcome.unknown == [], (flavor, token, outcome)
+    result = render.render_stack(ROOT, "dev", OFFLINE_RENDERS[case])
+    items: list[StackItem] = []
+    for number, body in enumerate(result.manifests):
+        api_group, _, version = body["apiVersion"].rpartition("/")
+        token = f"kubernetes:{api_group or 'core'}/{version}:{body['kind']}"
+        outcome = analyze(token, body)
+        assert outcome.violations == [] and outcome.unknown == [], (token, outcome)
+        items.append((token, f"urn:pulumi:dev::iks-alb-istio-mtls::{token}::file-{number}", body))
+    whole = analyze_stack(items)
+    assert whole.violations == [] and whole.unknown == []
+    assert sum(1 for token, _, _ in items if token.endswith(":VirtualService")) == (len(stacks.APPS) if "apps" in case else 1)
 
 
 # --- broken variants, each caught ----------------------------------------------------------------
@@ -293,6 +391,24 @@ if "traefik" in settings.ALB_FLAVORS:
         "traefik-tls-1-0": ("flavor-traefik", TRANSPORT, None, lambda p: p["spec"].update(minVersion="VersionTLS10"),
                             mp.ALB_POLICY, "spec.minVersion is 'VersionTLS10'"),
     })
+
+
+def _gateway_key_to(where: str) -> Mutation:
+    def mutate(p: dict[str, Any]) -> None:
+        key = p["stringData"]["tls.key"]
+        if where == "annotation":
+            p["metadata"]["annotations"] = {"example.com/key": key}
+        else:
+            p["metadata"]["labels"]["key"] = base64.b64encode(key.encode()).decode()
+    return mutate
+
+
+BROKEN.update({
+    "gateway-cert-key-in-an-annotation": ("private-ca-nginx", SECRET, "alb-mtls-gateway-cert", _gateway_key_to("annotation"),
+                                          mp.KEY_POLICY, "annotation 'example.com/key' (metadata.annotations) holds a PEM private key"),
+    "gateway-cert-key-in-a-label": ("generic-traefik", SECRET, "alb-mtls-gateway-cert", _gateway_key_to("label"),
+                                    mp.KEY_POLICY, "label 'key' (metadata.labels) holds a PEM private key"),
+})
 
 
 def _configmap() -> dict[str, Any]:
@@ -438,6 +554,214 @@ def test_what_the_policies_leave_alone(renderings: dict[str, mock_program.Render
     assert outcome.violations == [] and outcome.unknown == []
 
 
+# --- the whole hop: the stack policy on broken stacks ----------------------------------------------
+
+
+class StackUnderTest:
+    """A rendered stack as the stack policy receives it, to break one object of it at a time."""
+
+    def __init__(self, rendering: mock_program.Rendering) -> None:
+        self.items: list[StackItem] = stack_of(rendering)
+
+    def _find(self, kind: str, name: str | None) -> StackItem:
+        found = [item for item in self.items if item[0].rpartition(":")[2] == kind
+                 and (name is None or (item[2].get("metadata") or {}).get("name") == name)]
+        assert len(found) == 1, (kind, name, len(found))
+        return found[0]
+
+    def props(self, kind: str, name: str | None = None) -> dict[str, Any]:
+        return self._find(kind, name)[2]
+
+    def urn(self, kind: str, name: str | None = None) -> str:
+        return self._find(kind, name)[1]
+
+    def urns(self, kind: str, name: str | None = None) -> set[str]:
+        """Every URN of ``kind`` (named ``name``, or all of them)."""
+        return {urn for token, urn, props in self.items if token.rpartition(":")[2] == kind
+                and (name is None or (props.get("metadata") or {}).get("name") == name)}
+
+    def drop(self, kind: str, name: str | None = None) -> None:
+        self.items.remove(self._find(kind, name))
+
+    def add(self, token: str, props: dict[str, Any]) -> None:
+        self.items.append((token, f"urn:pulumi:dev::iks-alb-istio-mtls::{token}::extra-{props['metadata']['name']}", props))
+
+
+def _extra_gateway(name: str, selector: dict[str, str], mode: str) -> dict[str, Any]:
+    return {"apiVersion": "networking.istio.io/v1", "kind": "Gateway", "metadata": {"name": name, "namespace": "istio-system"},
+            "spec": {"selector": selector, "servers": [{"port": {"number": 443, "name": "https", "protocol": "HTTPS"},
+                                                        "hosts": ["*"], "tls": {"mode": mode, "credentialName": "other-cert",
+                                                                                "minProtocolVersion": "TLSV1_2",
+                                                                                "subjectAltNames": ["x.example.com"]}}]}}
+
+
+def _bind_also(stack: StackUnderTest, vs: str, gateway: dict[str, Any], *, instead: bool = False) -> None:
+    stack.add(GATEWAY, gateway)
+    ref = f"istio-system/{gateway['metadata']['name']}"
+    spec = stack.props("VirtualService", vs)["spec"]
+    spec["gateways"] = [ref] if instead else [*spec["gateways"], ref]
+
+
+def _tls_without(props: dict[str, Any], host: str) -> None:
+    for entry in props["spec"]["tls"]:
+        entry["hosts"] = [h for h in entry["hosts"] if h != host]
+    props["spec"]["tls"] = [entry for entry in props["spec"]["tls"] if entry["hosts"]]
+
+
+def _ssl_services_name(props: dict[str, Any], name: str) -> None:
+    annotations = props["metadata"]["annotations"]
+    key = SSL_SERVICES
+    annotations[key] = re.sub(r"proxy-ssl-name=\S+", f"proxy-ssl-name={name}", annotations[key])
+
+
+INTERNAL = stacks.PRIVATE_GATEWAY_NAME
+FULL_INTERNAL = f"{INTERNAL}.cluster.local"
+StackMutation = Callable[[StackUnderTest], Any]
+
+#: id -> (case, mutation of the stack, (kind, name) of the resources the violation is reported on, None: every
+#: one of the kind, words of the message).
+HOP_BROKEN: dict[str, tuple[str, StackMutation, tuple[str, str | None], str]] = {
+    # An app's VirtualService not bound to the MUTUAL gateway.
+    "app-vs-bound-to-the-mesh-only": (
+        "apps-nginx", lambda s: s.props("VirtualService", "alb-mtls-orders")["spec"].update(gateways=["mesh"]),
+        ("VirtualService", "alb-mtls-orders"), f"spec.gateways is ['mesh']: it routes {stacks.API_HOST}, which the ALB sends"),
+    "app-vs-without-gateways": (
+        "apps-traefik", lambda s: s.props("VirtualService", "alb-mtls-shop")["spec"].pop("gateways"),
+        ("VirtualService", "alb-mtls-shop"), "spec.gateways is not set (the mesh only): it routes shop.example.com"),
+    "app-vs-bound-to-a-gateway-outside-the-stack": (
+        "apps-ibm-legacy", lambda s: s.props("VirtualService", "alb-mtls-web")["spec"].update(gateways=["istio-system/public"]),
+        ("VirtualService", "alb-mtls-web"), "it is bound to Gateway istio-system/public, which this stack does not define"),
+    "app-vs-bare-gateway-name-in-another-namespace": (
+        "apps-nginx", lambda s: (s.props("VirtualService", "alb-mtls-users")["metadata"].update(namespace="shop"),
+                                 s.props("VirtualService", "alb-mtls-users")["spec"].update(gateways=["httpbin-gateway"])),
+        ("VirtualService", "alb-mtls-users"), "it is bound to Gateway shop/httpbin-gateway, which this stack does not define"),
+    "app-vs-also-on-a-simple-gateway": (
+        "apps-nginx", lambda s: _bind_also(s, "alb-mtls-shop", _extra_gateway("public", {"istio": "ingressgateway"}, "SIMPLE")),
+        ("VirtualService", "alb-mtls-shop"), "it is bound to Gateway istio-system/public, which is not MUTUAL"),
+    "app-vs-on-another-workloads-gateway": (
+        "apps-traefik", lambda s: _bind_also(s, "alb-mtls-web", _extra_gateway("edge", {"istio": "egressgateway"}, "MUTUAL"),
+                                             instead=True),
+        ("VirtualService", "alb-mtls-web"), "Gateway istio-system/edge, which does not apply to the ingress gateway's pods"),
+    "app-vs-for-a-host-the-gateway-does-not-serve": (
+        "apps-nginx", lambda s: s.props("VirtualService", "alb-mtls-shop")["spec"].update(hosts=["shop.example.org"]),
+        ("VirtualService", "alb-mtls-shop"), "spec.hosts[0] 'shop.example.org' is not a host of Gateway istio-system/httpbin-gateway"),
+    "app-vs-on-a-gateway-that-is-not-mutual": (
+        "apps-ibm-legacy", lambda s: _tls(s.props("Gateway")).update(mode="SIMPLE"),
+        ("VirtualService", None), "Gateway istio-system/httpbin-gateway, which is not MUTUAL (policy istio-gateway-mutual-tls)"),
+    # An Ingress rule of an app host without TLS, or one the gateway does not serve.
+    "custom-domain-rule-without-tls": (
+        "apps-nginx", lambda s: _tls_without(s.props("Ingress"), stacks.CUSTOM_HOST),
+        ("Ingress", None), "spec.rules[2] host 'shop.example.com' has no spec.tls entry"),
+    "label-host-rule-without-tls-on-traefik": (
+        "apps-traefik", lambda s: _tls_without(s.props("Ingress"), stacks.API_HOST),
+        ("Ingress", None), f"spec.rules[1] host '{stacks.API_HOST}' has no spec.tls entry"),
+    "label-host-rule-without-tls-on-ibm-legacy": (
+        "apps-ibm-legacy", lambda s: _tls_without(s.props("Ingress"), stacks.WEB_HOST),
+        ("Ingress", None), f"spec.rules[0] host '{stacks.WEB_HOST}' has no spec.tls entry"),
+    "rule-without-host": (
+        "apps-nginx", lambda s: s.props("Ingress")["spec"]["rules"][1].pop("host"),
+        ("Ingress", None), "spec.rules[1] routes to the gateway for any host"),
+    "rule-for-a-host-the-gateway-does-not-serve": (
+        "apps-nginx", lambda s: s.props("Gateway")["spec"]["servers"][0]["hosts"].remove(stacks.CUSTOM_HOST),
+        ("Ingress", None), "spec.rules[2] host is 'shop.example.com', which is not among the hosts of a MUTUAL Gateway"),
+    "no-gateway-in-the-stack": (
+        "generic-nginx", lambda s: s.drop("Gateway"),
+        ("Ingress", None), "which is not served by a MUTUAL Gateway of this stack, and the stack has none"),
+    # The name the ALB verifies the gateway by (private-ca: a cluster-internal one) that the Gateway does not serve.
+    "private-ca-ssl-name-the-gateway-does-not-serve": (
+        "private-ca-nginx", lambda s: _ann(s.props("Ingress")).update({f"{NGINX}proxy-ssl-name": FULL_INTERNAL}),
+        ("Ingress", None), f"annotation {NGINX}proxy-ssl-name is '{FULL_INTERNAL}', which is not among the hosts"),
+    "private-ca-gateway-without-its-internal-name": (
+        "private-ca-nginx", lambda s: s.props("Gateway")["spec"]["servers"][0]["hosts"].remove(INTERNAL),
+        ("Ingress", None), f"annotation {NGINX}proxy-ssl-name is '{INTERNAL}', which is not among the hosts"),
+    "private-ca-legacy-ssl-name-the-gateway-does-not-serve": (
+        "private-ca-ibm-legacy", lambda s: _ssl_services_name(s.props("Ingress"), FULL_INTERNAL),
+        ("Ingress", None), f"ssl-services proxy-ssl-name is '{FULL_INTERNAL}', which is not among the hosts"),
+    "private-ca-traefik-server-name-the-gateway-does-not-serve": (
+        "private-ca-traefik", lambda s: s.props("ServersTransport")["spec"].update(serverName="gateway.example.com"),
+        ("ServersTransport", None),
+        "spec.serverName of ServersTransport istio-system/httpbin-gateway-mtls is 'gateway.example.com', which is not among"),
+    "generic-traefik-service-without-its-transport": (
+        "generic-traefik", lambda s: s.props("Service", "httpbin-gateway-tls")["metadata"]["annotations"].pop(
+            "traefik.ingress.kubernetes.io/service.serverstransport"),
+        ("Service", "httpbin-gateway-tls"), "has no annotation traefik.ingress.kubernetes.io/service.serverstransport"),
+    "generic-traefik-service-naming-another-transport": (
+        "generic-traefik", lambda s: s.props("Service", "httpbin-gateway-tls")["metadata"]["annotations"].update(
+            {"traefik.ingress.kubernetes.io/service.serverstransport": "istio-system-other@kubernetescrd"}),
+        ("Service", "httpbin-gateway-tls"), "names 'istio-system-other@kubernetescrd', which is no ServersTransport of this stack"),
+}
+
+
+@pytest.mark.parametrize("case", list(HOP_BROKEN))
+def test_each_broken_hop_is_caught_on_the_resource_at_fault(renderings: dict[str, mock_program.Rendering], case: str) -> None:
+    config_case, mutate, (kind, name), words = HOP_BROKEN[case]
+    stack = StackUnderTest(renderings[config_case])
+    assert analyze_stack(stack.items).violations == [], "the unbroken stack must pass"
+    mutate(stack)
+    outcome = analyze_stack(stack.items)
+    at_fault = [(urn, m) for urn, m in outcome.violations if words in m]
+    assert at_fault, outcome.violations
+    assert {urn for urn, _ in at_fault} == stack.urns(kind, name)
+
+
+#: id -> (case, mutation): stacks that still pass the stack policy.
+HOP_ALLOWED: dict[str, tuple[str, StackMutation]] = {
+    "app-vs-also-bound-to-the-mesh": (
+        "apps-nginx", lambda s: s.props("VirtualService", "alb-mtls-orders")["spec"]["gateways"].append("mesh")),
+    "a-mesh-only-vs-for-an-internal-host": (
+        "apps-nginx", lambda s: s.add(VIRTUAL_SERVICE, {
+            "apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": "orders-internal", "namespace": "shop"},
+            "spec": {"hosts": ["orders.shop.svc.cluster.local"], "http": [{"route": [{"destination": {"host": "orders"}}]}]}})),
+    "a-wildcard-gateway-host": (
+        "apps-traefik", lambda s: s.props("Gateway")["spec"]["servers"][0].update(
+            hosts=[pki.GATEWAY_DOMAIN, f"*.{pki.ALB_DOMAIN}", stacks.CUSTOM_HOST])),
+    "gateway-hosts-with-a-namespace": (
+        "apps-ibm-legacy", lambda s: s.props("Gateway")["spec"]["servers"][0].update(
+            hosts=[f"istio-system/{h}" for h in s.props("Gateway")["spec"]["servers"][0]["hosts"]])),
+    "a-cluster-internal-name-the-gateway-serves": (
+        "private-ca-nginx", lambda s: (_ann(s.props("Ingress")).update({f"{NGINX}proxy-ssl-name": FULL_INTERNAL}),
+                                       s.props("Gateway")["spec"]["servers"][0]["hosts"].append(FULL_INTERNAL))),
+    "an-ingress-to-another-service-without-tls": (
+        "apps-nginx", lambda s: s.add(INGRESS, {
+            "apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "plain", "namespace": "shop"},
+            "spec": {"ingressClassName": "public-iks-k8s-nginx", "rules": [{"host": "plain.example.com", "http": {"paths": [
+                {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "storefront", "port": {"number": 80}}}}]}}]}})),
+}
+
+
+@pytest.mark.parametrize("case", list(HOP_ALLOWED))
+def test_what_the_hop_policy_leaves_alone(renderings: dict[str, mock_program.Rendering], case: str) -> None:
+    config_case, mutate = HOP_ALLOWED[case]
+    stack = StackUnderTest(renderings[config_case])
+    mutate(stack)
+    outcome = analyze_stack(stack.items)
+    assert outcome.violations == [] and outcome.unknown == []
+
+
+@pytest.mark.parametrize(
+    ("pattern", "host", "expected"),
+    [("*", "a.example.com", True), ("*.example.com", "a.b.example.com", True), ("*.example.com", "example.com", False),
+     ("A.Example.com.", "a.example.com", True), ("a.example.com", "b.example.com", False), ("*.example.com", "*.example.com", True)],
+)
+def test_host_matching(pattern: str, host: str, expected: bool) -> None:
+    assert mp.host_matches(pattern, host) is expected
+
+
+# --- the gateway's own certificate Secret (private-ca) -------------------------------------------
+
+
+@pytest.mark.parametrize("case", [c for c in CONFIGS if c.startswith(("private-ca-", "generic-"))])
+def test_the_gateways_key_in_its_tls_secret_is_no_leak(renderings: dict[str, mock_program.Rendering], case: str) -> None:
+    """alb-mtls-gateway-cert holds the gateway's private key, in a kubernetes.io/tls Secret: where keys belong."""
+    secret = _inputs(renderings, case, SECRET, "alb-mtls-gateway-cert")
+    assert secret["type"] == "kubernetes.io/tls"
+    assert mp.holds_private_key(secret["stringData"]["tls.key"]), "the control: the Secret does hold a key"
+    record = next(r for r in registered(renderings[case]) if r.inputs.get("metadata", {}).get("name") == "alb-mtls-gateway-cert")
+    assert record.is_secret("stringData.tls.key"), "a Pulumi secret, so the state and the render redact it"
+    outcome = analyze(SECRET, secret)
+    assert outcome.violations == [] and outcome.unknown == []
+
+
 # --- preview: values not known yet ---------------------------------------------------------------
 
 
@@ -486,7 +810,8 @@ def test_pack_files() -> None:
     main = (POLICY_DIR / "__main__.py").read_text()
     assert "PolicyPack(" in main and "policies=policies()" in main
     names = [p.name for p in mp.policies()]
-    assert names == [mp.GATEWAY_POLICY, mp.ALB_POLICY, mp.KEY_POLICY] and len(set(names)) == 3
+    assert names == [mp.GATEWAY_POLICY, mp.ALB_POLICY, mp.KEY_POLICY, mp.HOP_POLICY] and len(set(names)) == 4
+    assert [type(p).__name__ for p in mp.policies()] == ["ResourceValidationPolicy"] * 3 + ["StackValidationPolicy"]
 
 
 def test_the_policy_module_stands_alone() -> None:
@@ -520,14 +845,29 @@ def pack() -> Iterator[Any]:
             proc.wait()
 
 
-def _request(r: mock_program.Registered | None, token: str = "", props: dict[str, Any] | None = None) -> Any:
+def _struct(props: dict[str, Any]) -> Any:
     from google.protobuf import json_format, struct_pb2
-    from pulumi.runtime.proto import analyzer_pb2
 
     struct = struct_pb2.Struct()
-    json_format.ParseDict(props if props is not None else (r.inputs if r else {}), struct)
+    json_format.ParseDict(props, struct)
+    return struct
+
+
+def _request(r: mock_program.Registered | None, token: str = "", props: dict[str, Any] | None = None) -> Any:
+    from pulumi.runtime.proto import analyzer_pb2
+
+    struct = _struct(props if props is not None else (r.inputs if r else {}))
     token = token or (r.type if r else "")
     return analyzer_pb2.AnalyzeRequest(type=token, properties=struct, urn=f"urn:pulumi:dev::p::{token}::r", name="r")
+
+
+def _stack_request(items: Sequence[StackItem]) -> Any:
+    from pulumi.runtime.proto import analyzer_pb2
+
+    return analyzer_pb2.AnalyzeStackRequest(resources=[
+        analyzer_pb2.AnalyzerResource(type=token, urn=urn, name=urn.rpartition("::")[2], properties=_struct(props))
+        for token, urn, props in items
+    ])
 
 
 def test_the_running_pack_lists_its_mandatory_policies(pack: Any) -> None:
@@ -537,7 +877,7 @@ def test_the_running_pack_lists_its_mandatory_policies(pack: Any) -> None:
     info = pack.GetAnalyzerInfo(empty_pb2.Empty(), timeout=30)
     assert info.name == mp.PACK_NAME
     assert [(p.name, p.enforcementLevel) for p in info.policies] == [
-        (name, analyzer_pb2.MANDATORY) for name in (mp.GATEWAY_POLICY, mp.ALB_POLICY, mp.KEY_POLICY)]
+        (name, analyzer_pb2.MANDATORY) for name in (mp.GATEWAY_POLICY, mp.ALB_POLICY, mp.KEY_POLICY, mp.HOP_POLICY)]
 
 
 def test_the_running_pack_passes_the_program_and_catches_a_broken_gateway(
@@ -556,6 +896,20 @@ def test_the_running_pack_passes_the_program_and_catches_a_broken_gateway(
     (diagnostic,) = pack.Analyze(_request(None, GATEWAY, gateway), timeout=30).diagnostics
     assert diagnostic.enforcementLevel == analyzer_pb2.ADVISORY
     assert "can't run policy 'istio-gateway-mutual-tls'" in diagnostic.message and "credentialName" in diagnostic.message
+
+
+def test_the_running_pack_judges_the_whole_stack(pack: Any, renderings: dict[str, mock_program.Rendering]) -> None:
+    """AnalyzeStack, as the engine calls it after the resources: the apps stack passes; an app's
+    VirtualService bound to the mesh only is reported, mandatory, on that VirtualService."""
+    from pulumi.runtime.proto import analyzer_pb2
+
+    stack = StackUnderTest(renderings["apps-nginx"])
+    assert list(pack.AnalyzeStack(_stack_request(stack.items), timeout=30).diagnostics) == []
+    stack.props("VirtualService", "alb-mtls-users")["spec"]["gateways"] = ["mesh"]
+    (diagnostic,) = pack.AnalyzeStack(_stack_request(stack.items), timeout=30).diagnostics
+    assert diagnostic.policyName == mp.HOP_POLICY and diagnostic.enforcementLevel == analyzer_pb2.MANDATORY
+    assert diagnostic.urn == stack.urn("VirtualService", "alb-mtls-users")
+    assert "spec.gateways is ['mesh']" in diagnostic.message
 
 
 # --- a stack's first preview, rendered as such ------------------------------------------------
@@ -597,3 +951,34 @@ def test_a_broken_gateway_is_caught_in_the_first_preview() -> None:
     gateway = copy.deepcopy(next(r.inputs for r in registered(rendering) if r.type == GATEWAY))
     gateway["spec"]["servers"][0]["tls"]["mode"] = "SIMPLE"
     assert mp.GATEWAY_POLICY in analyze(GATEWAY, gateway).policies()
+
+
+@pytest.mark.parametrize("flavor", settings.ALB_FLAVORS)
+def test_a_private_ca_first_preview_checks_the_whole_hop(flavor: str) -> None:
+    """With gatewayCertSource=private-ca nothing on the hop waits for IBM Cloud: the first preview
+    knows every name, so every policy, the stack's included, judges everything, and a Gateway
+    that does not serve the ALB's cluster-internal name fails that preview."""
+    config = {"cluster": CLUSTER, "albFlavor": flavor, "gatewayCertSource": "private-ca"}
+    rendering = mock_program.render(config, standin(), preview=True)
+    assert rendering.error is None, rendering.error
+    outcomes = {f"{r.type} {r.name}": analyze(r.type, r.inputs) for r in registered(rendering)}
+    assert {k: (o.violations, o.unknown) for k, o in outcomes.items() if o.violations or o.unknown} == {}
+    whole = analyze_stack(stack_of(rendering))
+    assert whole.violations == [] and whole.unknown == []
+    stack = StackUnderTest(rendering)
+    stack.props("Gateway")["spec"]["servers"][0]["hosts"].remove(INTERNAL)
+    assert any(f"is '{INTERNAL}', which is not among the hosts" in m for m in analyze_stack(stack.items).messages())
+
+
+def test_a_first_preview_of_apps_names_what_waits_and_catches_an_unbound_route() -> None:
+    """nlb-dns: the Gateway's hosts wait for the subdomain, so the stack policy says what it cannot
+    check yet; an app's VirtualService bound to the mesh only is still caught in that preview."""
+    rendering = mock_program.render({"cluster": CLUSTER, "apps": stacks.APPS}, standin(**stacks.APPS_CLUSTER), preview=True)
+    assert rendering.error is None, rendering.error
+    whole = analyze_stack(stack_of(rendering))
+    assert whole.violations == []
+    (message,) = whole.unknown
+    assert "Gateway mesh-gateway: spec.servers[0].hosts" in message and "can't be known during preview" in message
+    stack = StackUnderTest(rendering)
+    stack.props("VirtualService", "alb-mtls-web")["spec"]["gateways"] = ["mesh"]
+    assert any("spec.gateways is ['mesh']" in m for m in analyze_stack(stack.items).messages())

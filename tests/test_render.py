@@ -2,6 +2,9 @@
 dependency order, secrets redacted, cluster-only values as marked placeholders, the ``ibmcloud``
 commands quoted as the shell reads them, files that pass the schema checks of test_schemas.py, and
 every bad argument, input file or output directory refused in one documented line (exit status 2).
+The new shapes render from their own stack files: ``apps`` (a VirtualService per entry, an Ingress
+rule per host, what the program reads from the cluster answered by stand-ins the summary names),
+``gatewayCertSource=private-ca`` (no nlb-dns call) and ``platform=generic`` (no ibmcloud call at all).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import yaml
 
 from components import ibmcloud, settings
 from components.ibmcloud import calls
-from tests.support import documented, schemas
+from tests.support import documented, schemas, stacks
 from tests.support.cluster import ALB_DOMAIN, ROOT
 from tests.support.schemas import VERSIONS, crd_catalog
 from tests.support.schemas import every_version_problems as builtin_problems
@@ -214,7 +217,157 @@ def test_an_existing_gateway_domain_needs_no_placeholder_and_no_nlb_dns() -> Non
                                                "albSecretNamespace": "istio-system"})
     everything = "".join(result.files.values())
     assert [p.marker for p in render.PLACEHOLDERS if p.marker in everything] == []
-    assert "nlb-dns" not in result.summary and "- none:" in result.summary
+    assert _ibmcloud_listed(result.summary) == []
+    assert "- none: gatewayDomain and gatewaySecret are set, and the ALB secret is used where it is." in result.summary
+
+
+# --- the new shapes: apps, private-ca, generic ----------------------------------------------------
+
+#: Stack files of the new shapes, as a user writes them (apps as a YAML list).
+NEW_STACKS: dict[str, dict[str, Any]] = {
+    "apps": {"cluster": "mycluster", "albDomain": ALB_DOMAIN, "albSecret": ALB_DOMAIN.split(".")[0], "apps": stacks.APPS},
+    "privateca": {"cluster": "mycluster", "gatewayCertSource": "private-ca", "albFlavor": "traefik"},
+    "generic": stacks.generic("nginx"),
+    "generictraefik": {**stacks.generic("traefik"), "apps": stacks.APPS},
+    "badapp": {"cluster": "mycluster", "apps": [{"name": "web", "host": "web", "service": "frontend", "namespace": "web"}]},
+    "overlap": {"cluster": "mycluster", "apps": [
+        {"name": "a", "host": "web", "paths": ["/"], "service": "a", "namespace": "web", "port": 80, "createNamespace": True},
+        {"name": "b", "host": "web", "paths": ["/api"], "service": "b", "namespace": "web", "port": 80, "createNamespace": True}]},
+}
+
+
+@pytest.fixture(scope="module")
+def new_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    project = tmp_path_factory.mktemp("new-shapes")
+    shutil.copy(ROOT / "Pulumi.yaml", project / "Pulumi.yaml")
+    for stack, config in NEW_STACKS.items():
+        body = {"config": {f"iks-alb-istio-mtls:{key}": value for key, value in config.items()}}
+        (project / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(body, sort_keys=False))
+    return project
+
+
+@pytest.fixture(scope="module")
+def apps_cli(new_project: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    out = tmp_path_factory.mktemp("apps-render") / "manifests"
+    done = subprocess.run([sys.executable, "-m", "tools.render", "--stack", "apps", "--project-dir", str(new_project),
+                           "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    return out, done
+
+
+def test_an_apps_stack_renders_a_virtual_service_per_app_and_a_rule_per_host(apps_cli: tuple[Path, Any]) -> None:
+    out, done = apps_cli
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    objects = _objects(out)
+    virtual_services = [o for o in objects.values() if o["kind"] == "VirtualService"]
+    assert sorted(vs["metadata"]["name"] for vs in virtual_services) == stacks.APP_VIRTUAL_SERVICES
+    assert all(vs["spec"]["gateways"] == ["istio-system/httpbin-gateway"] for vs in virtual_services)
+    routes = {vs["metadata"]["name"]: (vs["spec"]["hosts"], vs["spec"]["http"][0]["route"][0]["destination"])
+              for vs in virtual_services}
+    assert routes["alb-mtls-users"] == ([stacks.API_HOST], {"host": "users.shop.svc.cluster.local", "port": {"number": 9001}})
+    ingress = _one(objects, "Ingress")
+    rules = {rule["host"]: [p["path"] for p in rule["http"]["paths"]] for rule in ingress["spec"]["rules"]}
+    assert rules == {stacks.WEB_HOST: ["/"], stacks.API_HOST: ["/orders", "/users", "/login"], stacks.CUSTOM_HOST: ["/"]}
+    assert list(rules) == stacks.APP_HOSTS
+    assert {"hosts": [stacks.CUSTOM_HOST], "secretName": stacks.CUSTOM_SECRET} in ingress["spec"]["tls"]
+    gateway = _one(objects, "Gateway")
+    assert gateway["spec"]["servers"][0]["hosts"] == ["<gateway-nlb-dns-subdomain>", *stacks.APP_HOSTS]
+    # Created: namespace web; only read, so never written: namespace shop and the custom domain's secret.
+    assert [o["metadata"]["name"] for o in objects.values() if o["kind"] == "Namespace"] == ["web"]
+    assert not [o for o in objects.values() if o["metadata"]["name"] == stacks.CUSTOM_SECRET]
+    assert not [o for o in objects.values() if o["kind"] == "Deployment"], "no httpbin with apps"
+    for path in out.iterdir():
+        text = path.read_text()
+        assert "-----BEGIN" not in text and "LS0tLS1CRUdJTi" not in text, path.name
+
+
+def test_the_apps_render_names_its_stand_ins(apps_cli: tuple[Path, Any], dev: render.OfflineRender) -> None:
+    summary = (apps_cli[0] / render.SUMMARY).read_text()
+    section = summary.split("## Read from the cluster: stand-ins offline", 1)[1].split("\n## ", 1)[0]
+    notes = [line for line in section.splitlines() if line.startswith("- ")]
+    assert len(notes) == 2, notes
+    assert notes[0].startswith("- Namespace `shop`: apps entries 'orders', 'users', 'shop' (createNamespace false)")
+    assert notes[1].startswith(f"- Secret `istio-system/{stacks.CUSTOM_SECRET}`: the tlsSecret of apps entry 'shop' "
+                               f"({stacks.CUSTOM_HOST})")
+    assert "throwaway certificate" in notes[1] and "offline it is taken to exist" in notes[0]
+    assert "2 object(s) the program reads from the cluster are stand-ins here" in summary
+    assert "| 1 | read | Namespace `shop` |  |" in summary
+    assert "stand-ins offline" not in dev.summary, "nothing is assumed without apps"
+
+
+def test_the_apps_render_passes_the_schemas_and_is_identical_every_time(new_project: Path) -> None:
+    first = render.render_stack(new_project, "apps")
+    assert render.render_stack(new_project, "apps").files == first.files, "the stand-in certificate is never written"
+    assert [p for m in first.manifests if not schemas.is_custom(m) for p in builtin_problems(m)] == []
+    catalog = crd_catalog()
+    assert [p for m in first.manifests if schemas.is_custom(m) for p in catalog.problems(m, metadata_version=VERSIONS[-1])] == []
+
+
+def _ibmcloud_listed(summary: str) -> list[str]:
+    """Every ibmcloud call or components.ibmcloud command line the summary lists (as code)."""
+    return re.findall(r"`+ ?((?:ibmcloud |python3 -m components\.ibmcloud )[^`]*)`", summary)
+
+
+@pytest.mark.parametrize("stack", ["generic", "generictraefik"])
+def test_generic_renders_with_no_ibmcloud_call(new_project: Path, stack: str) -> None:
+    result = render.render_stack(new_project, stack)
+    assert _ibmcloud_listed(result.summary) == []
+    assert [s for s in result.steps if s.record is not None and s.record.type == "command:local:Command"] == []
+    assert "- none: platform generic makes no ibmcloud call" in result.summary
+    assert "(platform `generic`, albFlavor" in result.summary and "clusterType" not in result.summary.split("\n## ")[0]
+    secret = next(m for m in result.manifests if m["metadata"]["name"] == "alb-mtls-gateway-cert")
+    assert secret["type"] == "kubernetes.io/tls" and secret["stringData"] == {
+        "tls.crt": "<redacted: 1 PEM certificate>", "tls.key": "<redacted>"}
+    everything = "".join(result.files.values())
+    assert stacks.PRIVATE_GATEWAY_NAME in everything
+    assert [p.marker for p in render.PLACEHOLDERS if p.marker in everything] == [], "generic: nothing comes from IBM Cloud"
+    assert "`gatewayCertificateNotAfter`: (known after `pulumi up`)" in result.summary
+    # The control: an iks stack does list its calls.
+    assert _ibmcloud_listed(render.render_stack(ROOT, "dev").summary)
+
+
+def test_private_ca_renders_without_nlb_dns(new_project: Path) -> None:
+    result = render.render_stack(new_project, "privateca")
+    listed = _ibmcloud_listed(result.summary)
+    assert listed, "the ALB certificate's mirror still runs on iks"
+    assert [c for c in listed if "nlb-dns" in c or re.search(r"components\.ibmcloud (create|update|delete) ", c)] == []
+    assert "- no nlb-dns: gatewayCertSource=private-ca, so the program's CA issues the gateway's certificate for " \
+           f"`{stacks.PRIVATE_GATEWAY_NAME}`" in result.summary
+    transport = next(m for m in result.manifests if m["kind"] == "ServersTransport")
+    assert transport["spec"]["serverName"] == stacks.PRIVATE_GATEWAY_NAME
+    everything = "".join(result.files.values())
+    assert "<gateway-nlb-dns-subdomain>" not in everything and "<gateway-nlb-dns-secret>" not in everything
+
+
+@pytest.fixture(scope="module")
+def apps_refusals(new_project: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.CompletedProcess[str]]:
+    out = tmp_path_factory.mktemp("apps-refusals")
+
+    def job(stack: str) -> Callable[[], subprocess.CompletedProcess[str]]:
+        argv = [sys.executable, "-m", "tools.render", "--stack", stack, "--project-dir", str(new_project), "--out", str(out / stack)]
+        return lambda: subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+    return run_concurrently({stack: job(stack) for stack in ("badapp", "overlap")})
+
+
+@pytest.mark.parametrize(
+    ("stack", "says"),
+    [("badapp", "render: config iks-alb-istio-mtls:apps: entry 1 ('web') needs 'port' (every entry has name, host, "
+                "service, namespace, port)"),
+     ("overlap", "render: config iks-alb-istio-mtls:apps: entry 2 ('b') path /api and entry 1 ('a') path / overlap on "
+                 "host web.<alb-ingress-subdomain>: Istio merges")],
+)
+def test_a_bad_apps_entry_is_one_line_naming_apps(
+    apps_refusals: dict[str, subprocess.CompletedProcess[str]], new_project: Path, stack: str, says: str
+) -> None:
+    done = apps_refusals[stack]
+    assert done.returncode == 1, done.stdout + done.stderr
+    line = one_documented_line(done, "render")
+    assert line.startswith(says), line
+    assert done.stdout == ""
+    with pytest.raises(render.RenderError) as refused:
+        render.render_stack(new_project, stack)
+    assert f"render: {refused.value}" == line
 
 
 # That the ibmcloud calls the summary lists are the ones components.ibmcloud makes (both are built by

@@ -6,6 +6,13 @@ Runs the program with the stack's configuration (``Pulumi.<stack>.yaml`` over th
 Kubernetes/Istio object, numbered in dependency order, with secret values redacted, and
 ``SUMMARY.md``: the order, the ``ibmcloud`` commands the update would run, the stack outputs.
 
+What the program *reads* from the cluster and checks (an ``apps`` namespace with
+``createNamespace: false``, a custom domain's ``tlsSecret``) is answered by stand-ins: the namespace
+is taken to exist, the secret by a throwaway certificate for its hosts that is never written; the
+summary lists each one, since ``pulumi up`` makes those reads and checks for real.  ``platform:
+generic`` makes no ``ibmcloud`` call, and ``gatewayCertSource=private-ca`` no nlb-dns call: the
+summary says so instead of listing any.
+
 Values only the cluster or IBM Cloud knows become marked placeholders such as
 ``<gateway-nlb-dns-subdomain>``.  The program is run with *sentinels* that pass its own checks
 (a DNS name under the reserved ``.invalid`` domain, an RFC 5737 documentation IP), and each
@@ -38,10 +45,12 @@ from typing import Any, Final, NoReturn
 
 import yaml
 
+from components import specs
 from components.ibmcloud import calls
-from components.settings import PROJECT, ConfigError, Settings, parse_settings
+from components.settings import PROJECT, ConfigError, Settings, check_app_hosts, parse_settings
 
 from . import manifests, mock_program
+from . import x509 as tx
 from .signals import Interrupted, signals_held, stop_on_signals
 
 ROOT: Final = Path(__file__).resolve().parent.parent
@@ -126,9 +135,71 @@ def mark(text: str) -> str:
     return text
 
 
+@dataclass(frozen=True)
+class StandIn:
+    """Something the program reads from the cluster and checks, which an offline render can only assume."""
+
+    what: str
+    """The object, e.g. ``Namespace `shop```."""
+    meaning: str
+    """What ``pulumi up`` does with it, and what the render assumed instead."""
+
+
+#: Namespaces every cluster has, besides the gateway's.
+BASE_NAMESPACES: Final = ("default", "kube-system")
+
+
+def _entries(names: Sequence[str]) -> str:
+    return f"apps entr{'y' if len(names) == 1 else 'ies'} {', '.join(repr(n) for n in names)}"
+
+
+def _app_reads(settings: Settings) -> tuple[dict[str, list[str]], dict[str, dict[str, list[str]]]]:
+    """What the program reads for ``apps``: namespace -> the entries with ``createNamespace: false``
+    in it; custom domain's ``tlsSecret`` -> its hosts -> the entries that name it."""
+    namespaces: dict[str, list[str]] = {}
+    tls_hosts: dict[str, dict[str, list[str]]] = {}
+    for app in settings.apps or ():
+        if not app.create_namespace:
+            namespaces.setdefault(app.namespace, []).append(app.name)
+        if app.custom_domain and app.tls_secret:
+            tls_hosts.setdefault(app.tls_secret, {}).setdefault(app.host, []).append(app.name)
+    return namespaces, tls_hosts
+
+
+def stand_ins(settings: Settings) -> list[StandIn]:
+    """What :func:`placeholder_cluster` assumes of the cluster's answers to the program's reads, for the summary."""
+    namespaces, tls_hosts = _app_reads(settings)
+    notes = [
+        StandIn(f"Namespace `{namespace}`",
+                f"{_entries(names)} (createNamespace false) route to it; `pulumi up` reads it and stops before their "
+                "routes if it does not exist; offline it is taken to exist")
+        for namespace, names in namespaces.items()
+    ]
+    for secret, hosts in tls_hosts.items():
+        names = [name for entries in hosts.values() for name in entries]
+        notes.append(StandIn(
+            f"Secret `{settings.gateway_namespace}/{secret}`",
+            f"the tlsSecret of {_entries(names)} ({', '.join(hosts)}): `pulumi up` reads it and checks it before the "
+            "Ingress names it (a certificate that parses, its key, valid today, a DNS name that covers the host); offline "
+            "a throwaway certificate stood in, so that check is not made here, and nothing of it is written",
+        ))
+    return notes
+
+
 def placeholder_cluster(settings: Settings) -> mock_program.ClusterStandIn:
-    """A stand-in cluster that answers with sentinels where only the cluster or IBM Cloud knows the value."""
+    """A stand-in cluster that answers with sentinels where only the cluster or IBM Cloud knows the
+    value, and with stand-ins for what ``apps`` reads (:func:`stand_ins` says which): the namespaces
+    of entries with ``createNamespace: false`` exist, and each custom domain's ``tlsSecret`` holds a
+    throwaway certificate for the hosts that name it, made here and never written (the program
+    only reads and checks it; nothing it creates carries it)."""
     address = GATEWAY_IP if settings.cluster_type == "classic" else GATEWAY_HOSTNAME
+    read_namespaces, tls_hosts = _app_reads(settings)
+    secrets: dict[str, dict[str, str]] = {}
+    issuer: tx.CA | None = None
+    for secret, hosts in tls_hosts.items():
+        issuer = issuer or tx.CA.self_signed("tools.render stand-in, not a real certificate")
+        material = issuer.issue_leaf(list(hosts))
+        secrets[f"{settings.gateway_namespace}/{secret}"] = {"tls.crt": material.chain_pem, "tls.key": material.key_pem}
     return mock_program.ClusterStandIn(
         # As the cluster would: what the config names (the mirror command echoes the name it was given).
         alb_domain=settings.alb_domain or ALB_DOMAIN.sentinel,
@@ -137,6 +208,8 @@ def placeholder_cluster(settings: Settings) -> mock_program.ClusterStandIn:
         gateway_domain=GATEWAY_DOMAIN.sentinel,
         gateway_secret=GATEWAY_SECRET.sentinel,
         secret_namespace=settings.gateway_namespace,
+        namespaces=tuple(dict.fromkeys([*BASE_NAMESPACES, settings.gateway_namespace, *read_namespaces])),
+        secrets=secrets,
     )
 
 
@@ -357,6 +430,12 @@ def render_stack(project_dir: Path, stack: str, overrides: Mapping[str, str] | N
             "renders anything that carries it, and offline there is no cluster; review the rest with "
             "--config clientCertSource=private-ca"
         )
+    if settings.apps is not None:
+        # The program checks these once it knows the ALB's subdomain: a discovered one is a sentinel here.
+        try:
+            check_app_hosts(settings.apps, settings.alb_domain or ALB_DOMAIN.sentinel)
+        except ConfigError as exc:
+            raise RenderError(mark(str(exc))) from None
     cluster = placeholder_cluster(settings)
     rendering = mock_program.render(raw, cluster, stack=stack)
     if isinstance(rendering.error, KeyboardInterrupt):  # Ctrl-C during the run: not the program's failure
@@ -534,6 +613,13 @@ def _summary(
     ]
     lines += [f"| {s.step} | {s.action} | {s.what} | {f'`{s.file}`' if s.file else ''} |" for s in steps]
     lines += ["", "## ibmcloud commands", ""]
+    if settings.platform == "generic":
+        lines.append("- none: platform generic makes no ibmcloud call (no discovery, no nlb-dns registration, no certificate "
+                     "mirror); the ALB's domain, secret and class come from the config.")
+    elif settings.gateway_cert_source == "private-ca":
+        lines.append(f"- no nlb-dns: gatewayCertSource=private-ca, so the program's CA issues the gateway's certificate "
+                     f"for {code_span(specs.gateway_internal_names(settings.gateway_service, settings.gateway_namespace)[0])} "
+                     f"(Secret `{settings.gateway_namespace}/{specs.PRIVATE_GATEWAY_SECRET}`).")
     if cluster.discover_calls:
         lines.append(
             f"- The program itself, during preview and update: {code_span(shell_line(['ibmcloud', *calls.cluster_get(settings.cluster)]))} "
@@ -544,27 +630,44 @@ def _summary(
         assert s.record is not None
         lines.append(f"- `{s.record.name}` (pulumi-command, step {s.step}):")
         lines += command_lines(s.record.inputs)
-    if not commands and not cluster.discover_calls:
-        lines.append("- none: gatewayDomain and gatewaySecret are set, and the ALB secret is used where it is.")
+    if not commands and not cluster.discover_calls and settings.platform != "generic":
+        gateway = ("the gateway's certificate is the program's own" if settings.gateway_cert_source == "private-ca"
+                   else "gatewayDomain and gatewaySecret are set")
+        alb = ("the ALB secret is used where it is" if settings.alb_secret_namespace == settings.gateway_namespace
+               else "the Ingress uses the ALB's defaultCertificate (albTlsMode default-certificate)")
+        lines.append(f"- none: {gateway}, and {alb}.")
+    notes = stand_ins(settings)
+    if notes:
+        lines += ["", "## Read from the cluster: stand-ins offline", "",
+                  "`pulumi up` reads these from the cluster and checks them; this render could only assume them:", ""]
+        lines += [f"- {note.what}: {note.meaning}." for note in notes]
     lines += ["", "## Stack outputs", ""]
     for name, value in rendering.outputs.items():
         if name in rendering.secret_outputs:
             lines.append(f"- `{name}`: [secret]")
-        elif name == "clientCertificateNotAfter":
+        elif name in ("clientCertificateNotAfter", "gatewayCertificateNotAfter"):
             lines.append(f"- `{name}`: (known after `pulumi up`)")
         else:
             items = value if isinstance(value, list) else [value]
             lines.append(f"- `{name}`: " + ", ".join(f"`{mark(str(item))}`" for item in items))
     body = "\n".join(lines)
+    shape = [f"platform `{settings.platform}`", f"albFlavor `{settings.alb_flavor}`"]
+    if settings.platform == "iks":  # what a generic cluster's load balancer is, is not the program's business
+        shape.append(f"clusterType `{settings.cluster_type}`")
+    shape += [f"clientCertSource `{settings.client_cert_source}`", f"gatewayCertSource `{settings.gateway_cert_source}`"]
+    if settings.apps:
+        shape.append(f"{len(settings.apps)} apps")
     used = [p for p in PLACEHOLDERS if p.marker in body or any(p.marker in text for text in files)]
     head = [
         f"<!-- {MARK}; regenerate with `{command}`, do not edit -->",
         f"# Offline render of stack `{stack}` ({PROJECT})",
         "",
         "What `pulumi up` would apply, rendered without the Pulumi CLI, a cluster or IBM Cloud "
-        f"(albFlavor `{settings.alb_flavor}`, clusterType `{settings.cluster_type}`, clientCertSource "
-        f"`{settings.client_cert_source}`). Secret values are redacted.",
+        f"({', '.join(shape)}). Secret values are redacted.",
     ]
+    if notes:
+        head += ["", f"{len(notes)} object(s) the program reads from the cluster are stand-ins here: see "
+                     "\"Read from the cluster: stand-ins offline\" below."]
     if used:
         head += ["", "Values only the cluster or IBM Cloud knows are placeholders:", "",
                  "| placeholder | stands for |", "|---|---|"]

@@ -73,6 +73,27 @@ def builtin_problems(manifest: Mapping[str, Any], version: str) -> list[str]:
     return []
 
 
+#: A Secret (or ConfigMap) key as the API server validates it (``IsConfigMapKey``).
+_SECRET_KEY: Final = re.compile(r"^[-._a-zA-Z0-9]+$")
+#: The keys the API server requires of a Secret of a given type (``ValidateSecret``).
+_SECRET_TYPE_KEYS: Final = {"kubernetes.io/tls": ("tls.crt", "tls.key")}
+
+
+def secret_problems(manifest: Mapping[str, Any]) -> list[str]:
+    """What the API server refuses in a Secret beyond its schema (empty: it passes): every key a valid
+    one, and the keys its type requires (``stringData`` is merged into ``data`` before the check)."""
+    keys = [*(manifest.get("data") or {}), *(manifest.get("stringData") or {})]
+    out = [
+        f"key {key!r} is not a valid Secret key (letters, digits, '-', '_' or '.', at most 253, not '.' or '..')"
+        for key in keys
+        if len(key) > 253 or not _SECRET_KEY.match(key) or key in (".", "..") or key.startswith("..")
+    ]
+    for required in _SECRET_TYPE_KEYS.get(str(manifest.get("type") or ""), ()):
+        if required not in keys:
+            out.append(f"a {manifest.get('type')} Secret needs key {required} (in data or stringData)")
+    return out
+
+
 # CEL rules (x-kubernetes-validations) the API server evaluates.  Offline, the forms the
 # catalogued CRDs use are evaluated here; any other rule on a value an object sets is an error
 # ("cannot evaluate"), so a check is never silently skipped.
