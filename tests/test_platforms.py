@@ -186,3 +186,19 @@ def test_generic_calls_no_ibmcloud_even_with_one_on_path(tmp_path: Path, monkeyp
     # The same probe sees the call an iks stack makes to discover its ALB.
     _, iks_calls = _with_the_real_discovery({"cluster": CLUSTER}, tmp_path, monkeypatch)
     assert [c["argv"][:3] for c in iks_calls] == [["ks", "cluster", "get"]]
+
+
+def test_a_renewing_up_keeps_ca_and_keys_and_issues_new_certificates(private_ca: mock_program.Rendering) -> None:
+    """What the next ``pulumi up`` in the renewal window changes: only certificates, in the same Secrets."""
+    renewed = ok(render({"cluster": CLUSTER, "gatewayCertSource": "private-ca"}, renewal_of=private_ca))
+    before, after = _gateway_secret(private_ca), _gateway_secret(renewed)
+    assert after.urn == before.urn  # the same Secret, updated in place
+    assert after.inputs["stringData"]["tls.key"] == before.inputs["stringData"]["tls.key"]
+    assert after.inputs["stringData"]["tls.crt"] != before.inputs["stringData"]["tls.crt"]
+    ca_before = private_ca.one(SECRET, name=specs.ALB_CERTS_SECRET).inputs["stringData"]
+    ca_after = renewed.one(SECRET, name=specs.ALB_CERTS_SECRET).inputs["stringData"]
+    assert ca_after["ca.crt"] == ca_before["ca.crt"] and ca_after["tls.crt"] != ca_before["tls.crt"]
+    anchors = certs.check_trust_bundle(ca_after["ca.crt"], "ca.crt")
+    renewed_cert = x509.load_pem_x509_certificate(after.inputs["stringData"]["tls.crt"].encode())
+    certs.verify_chain([renewed_cert], anchors, what="renewed gateway certificate", purpose="server", host=INTERNAL,
+                       anchors_what="ca.crt")

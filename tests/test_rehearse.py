@@ -8,6 +8,7 @@ process it started and removes its key files.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -26,8 +27,10 @@ import pytest
 
 from tests.support import documented
 from tests.support.cluster import ROOT
+from tests.support.dataplane import APPS, app_destination
 from tests.support.dataplane import require_tools as _require_tools
 from tools import dataplane, rehearse, signals
+from tools import dataplane_conf as conf
 
 pytestmark = pytest.mark.dataplane
 
@@ -142,6 +145,87 @@ def test_the_command_rehearses_the_dev_stack() -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count("check      ok") == 4, proc.stdout
+    assert proc.stderr == ""
+
+
+# --- apps and gatewayCertSource=private-ca ---------------------------------------------------------
+
+
+def _app_lines(lines: list[str]) -> list[str]:
+    return [line for line in checks(lines) if line[len("check      ok   "):].startswith("ALB ")]
+
+
+@pytest.mark.parametrize("flavor", ["nginx", "traefik"])
+def test_a_stack_with_apps_requests_one_path_per_app(flavor: str) -> None:
+    _require_tools(*(("traefik", "envoy") if flavor == "traefik" else ("nginx", "envoy")))
+    status, lines = run({"apps": APPS, "albFlavor": flavor})
+    assert status == 0, "\n".join(lines)
+    results = checks(lines)
+    assert len(results) == len(APPS) + 3 and all(line.startswith("check      ok ") for line in results), "\n".join(lines)
+    for app, line in zip(APPS, _app_lines(lines), strict=True):
+        # Each app's first path on its host, answered by that app's own stand-in.
+        host = app["host"] if "." in app["host"] else f"{app['host']}.mycluster-"  # the rehearsal's own ALB domain
+        assert f"ALB       {app['name']}: https://{host}" in line, line
+        assert f"{app['paths'][0]} -> 200 from {app_destination(app)} (want 200 from {app_destination(app)})" in line, line
+    assert any(line.startswith("stand-ins  namespaces payments exist") for line in lines), "\n".join(lines)
+    assert any(line.startswith("stand-ins  custom domains' TLS secrets istio-system/shop-example-tls") for line in lines)
+    assert any(line.startswith("configured") and "host shop.example.com: paths /; certificate from secret istio-system/shop-example-tls" in line
+               for line in lines), "\n".join(lines)
+    gateway = [line for line in results if " gateway " in line]
+    assert "with the ALB client certificate -> 200 from " in gateway[0] and "refused" in gateway[1], gateway
+    assert lines[-1] == f"stopped    {'Traefik' if flavor == 'traefik' else 'nginx'}, Envoy and the app stand-ins; key files removed"
+    assert not any("PRIVATE KEY" in line for line in lines)
+
+
+def test_an_app_check_fails_when_the_request_reaches_another_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checks can fail: with Envoy's two clusters pointing at each other's stand-in (a gateway
+    that misroutes), each answer names the other app."""
+    _require_tools()
+    build = conf.envoy_config
+
+    def misrouted(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        config = build(*args, **kwargs)
+        first, second = (c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]
+                         for c in config["static_resources"]["clusters"][:2])
+        first["port_value"], second["port_value"] = second["port_value"], first["port_value"]
+        return config
+
+    monkeypatch.setattr(conf, "envoy_config", misrouted)
+    status, lines = run({"apps": APPS[:2]})
+    assert status == 1, "\n".join(lines)
+    failed = [line for line in checks(lines) if line.startswith("check      FAIL")]
+    assert len(failed) == 3, "\n".join(lines)  # both apps through the ALB, and the gateway's own check
+    text = "\n".join(failed)
+    assert f"-> 200 from {app_destination(APPS[1])} (want 200 from {app_destination(APPS[0])})" in text, text
+    assert f"-> 200 from {app_destination(APPS[0])} (want 200 from {app_destination(APPS[1])})" in text, text
+
+
+@pytest.mark.parametrize("flavor", ["nginx", "ibm-legacy", "traefik"])
+def test_a_private_ca_gateway_is_rehearsed(flavor: str) -> None:
+    _require_tools(*(("traefik", "envoy") if flavor == "traefik" else ("nginx", "envoy")))
+    status, lines = run({"gatewayCertSource": "private-ca", "albFlavor": flavor, "routes": ["/status"]})
+    assert status == 0, "\n".join(lines)
+    assert all_ok(lines), "\n".join(lines)
+    gateway = "istio-ingressgateway.istio-system.svc"
+    assert f"gateway   https://{gateway}/status/418 with the ALB client certificate -> 418" in checks(lines)[1], checks(lines)
+    assert any(line.startswith("configured Envoy") and "certificate from secret istio-system/alb-mtls-gateway-cert of the rendering" in line
+               for line in lines), "\n".join(lines)
+    alb = "serverName" if flavor == "traefik" else "proxy_ssl_name"
+    assert any(line.startswith("configured") and f"{alb} {gateway}" in line for line in lines), "\n".join(lines)
+    assert any("the gateway's certificate is the program's own (private-ca)" in line for line in lines)
+
+
+def test_the_command_rehearses_apps_and_private_ca() -> None:
+    """As a user runs it, with the keys set on the command line over the dev stack's."""
+    _require_tools()
+    proc = subprocess.run(
+        [sys.executable, "-m", "tools.rehearse", "--stack", "dev", "--config", f"apps={json.dumps(APPS)}", "--config", "routes=",
+         "--config", "gatewayCertSource=private-ca"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, env=dict(os.environ),
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("check      ok") == len(APPS) + 3, proc.stdout
+    assert "with the ALB client certificate -> 200 from " in proc.stdout
     assert proc.stderr == ""
 
 

@@ -233,15 +233,32 @@ def _plain(value: Any) -> Any:
     return value
 
 
+#: What a ``pulumi up`` in the certificates' early-renewal window keeps from state: the keys, the CA
+#: and the CSRs.  pulumi-tls replaces each LocallySignedCert then, issued by the same CA for the
+#: same key; everything that carries them (``alb-certs``, the gateway's Secret) is updated.
+KEPT_ON_RENEWAL: tuple[str, ...] = (
+    "tls:index/privateKey:PrivateKey",
+    "tls:index/selfSignedCert:SelfSignedCert",
+    "tls:index/certRequest:CertRequest",
+)
+
+
 class _Mocks(pulumi_mocks.Mocks):
-    def __init__(self, cluster: ClusterStandIn, *, preview: bool = False) -> None:
+    def __init__(self, cluster: ClusterStandIn, *, preview: bool = False, renewal_of: Rendering | None = None) -> None:
         self.cluster = cluster
         self.preview = preview
+        self.kept: dict[tuple[str, str], dict[str, Any]] = {}
+        if renewal_of is not None:
+            self.kept = {
+                (r.type, r.name): r.outputs for r in renewal_of.resources if r.type in KEPT_ON_RENEWAL and not r.read
+            }
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         inputs = _plain(args.inputs)  # mocks see secrets still wrapped
         if self.preview and not args.resource_id:
             return self._planned(args.typ, inputs)
+        if (args.typ, args.name) in self.kept:
+            return f"{args.name}-id", dict(self.kept[(args.typ, args.name)])
         if args.typ in tls_standin.HANDLERS:
             return f"{args.name}-id", tls_standin.HANDLERS[args.typ](inputs)
         if args.resource_id:  # a read of something that exists in the cluster
@@ -312,6 +329,7 @@ def render(
     stack: str = "dev",
     program: Callable[[Callable[[str], ibmcloud.AlbInfo]], None] | None = None,
     preview: bool = False,
+    renewal_of: Rendering | None = None,
 ) -> Rendering:
     """Run the program with ``config`` (keys without the project prefix) against ``cluster``.
 
@@ -319,10 +337,12 @@ def render(
     Errors the program raises are returned in :attr:`Rendering.error`, not raised, so a test
     can also check what was (not) registered before the failure.  ``preview=True`` runs it as a
     stack's first ``pulumi preview``: computed outputs are unknown and recorded as :data:`UNKNOWN`.
+    ``renewal_of=<an earlier rendering>`` runs it as the ``pulumi up`` that renews the certificates:
+    what :data:`KEPT_ON_RENEWAL` lists comes from that rendering's state, the certificates are new.
     """
     from components.program import run
 
-    mocks = _Mocks(cluster, preview=preview)
+    mocks = _Mocks(cluster, preview=preview, renewal_of=renewal_of)
     monitor = _Monitor(mocks)
     logs = _LogCollector()
     internals.reset_runtime()

@@ -2,9 +2,11 @@
 
 Takes the stack's configuration, renders its objects the way the tests do (under Pulumi's
 mocks, no CLI, no cluster, no IBM Cloud), gives them a stand-in Let's Encrypt-shaped PKI
-where the cluster would supply certificates, starts nginx (as the ALB), Envoy (as the
-gateway) and httpbin on 127.0.0.1 from those objects, runs the ``verify`` checks, prints
-what it configured and each result, and stops everything.
+where the cluster would supply certificates (the ALB's, the nlb-dns gateway's, a custom
+domain's ``tlsSecret``), starts nginx or Traefik (as the ALB), Envoy (as the gateway) and a
+stand-in per app (httpbin for the sample) on 127.0.0.1 from those objects, runs the
+``verify`` checks (with ``apps``: one request per app, which must reach that app's stand-in,
+then the gateway's checks), prints what it configured and each result, and stops everything.
 
 With ``clientCertSource=alb`` the program's preflight refuses the ALB's (serverAuth only)
 certificate, and the rehearsal shows that refusal; ``--without-preflight`` then shows what
@@ -18,8 +20,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import hashlib
 import http.client
+import json
 import math
 import re
 import sys
@@ -28,11 +32,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 try:  # Pulumi and cryptography take a moment to load: Ctrl-C meanwhile ends quietly too
+    from cryptography import x509
+
     from components import specs
     from components.program import run
-    from components.settings import ConfigError, Settings, parse_settings
+    from components.settings import App, ConfigError, Settings, parse_settings
 
-    from . import dataplane, mock_program, signals, verify
+    from . import dataplane, mock_program, signals, traefik_conf, verify
     from . import dataplane_conf as conf
     from .render import (
         ROOT,
@@ -64,7 +70,7 @@ TEAPOT_STATUS: Final = 418
 REQUEST_TIMEOUT: Final = 5.0
 #: ``--hold`` at most: an hour.
 MAX_HOLD_SECONDS: Final = 3600.0
-SHOWN_NAMES: Final = {"httpbin": "httpbin", "envoy": "Envoy", "nginx": "nginx", "traefik": "Traefik"}
+SHOWN_NAMES: Final = {"httpbin": "httpbin", "upstreams": "the app stand-ins", "envoy": "Envoy", "nginx": "nginx", "traefik": "Traefik"}
 
 
 class CannotRun(Exception):
@@ -99,36 +105,51 @@ def client_identity(manifests: Sequence[Mapping[str, Any]]) -> verify.ClientIden
     raise conf.DataPlaneConfigError(f"the program made no {specs.ALB_CERTS_SECRET} secret with a client certificate")
 
 
+def _route_text(route: Mapping[str, Any]) -> str:
+    kind, value = next(iter(route["match"].items()))
+    return f"{kind} {value}"
+
+
 def describe(dp: dataplane.LoopbackDataPlane) -> list[str]:
     """What was configured, without key material: hosts, names, pins, paths, ports."""
     objs = dp.objs
     server = conf.gateway_mtls_server(objs.gateway)
-    rule = objs.ingress["spec"]["rules"][0]
-    envoy_routes = conf.envoy_routes(objs.virtual_service, "app")
+    httpbin = conf.httpbin_destinations(objs)
     lines = [
-        f"httpbin  127.0.0.1:{dp.httpbin_port}",
+        f"{'httpbin' if d in httpbin else 'app':<8} 127.0.0.1:{port}  stands in for {d}"
+        for d, port in dp.upstreams.items()
+    ]
+    lines.append(
         f"Envoy    127.0.0.1:{dp.envoy_port}  as gateway {objs.gateway['metadata']['name']}: SNI {', '.join(server['hosts'])}; "
         f"{server['tls']['mode']} TLS, min {server['tls'].get('minProtocolVersion', 'default')}; "
-        f"client CA from {conf.cacert_secret_ref(objs.gateway)}; pinned SANs {', '.join(server['tls'].get('subjectAltNames', []))}",
-        "         routes " + ", ".join(next(iter(r["match"].items()))[0] + " " + next(iter(r["match"].values())) for r in envoy_routes),
-    ]
-    paths = ", ".join(p["path"] for p in rule["http"]["paths"])
+        f"certificate from {dp.gateway_credential()[2]}; "
+        f"client CA from {conf.cacert_secret_ref(objs.gateway)}; pinned SANs {', '.join(server['tls'].get('subjectAltNames', []))}"
+    )
+    for host, routes in conf.virtual_hosts(objs):
+        clusters = list(dict.fromkeys(r["route"]["cluster"] for r in routes))
+        lines.append(f"         host {host}: routes {', '.join(_route_text(r) for r in routes)} -> {', '.join(clusters)}")
+    name = objs.ingress["metadata"]["name"]
     if dp.alb == "traefik":
         transport = next(m for m in dp.manifests if m.get("kind") == "ServersTransport")
         spec = transport["spec"]
         lines.append(
-            f"Traefik  127.0.0.1:{dp.alb_port}  as the ALB for Ingress {objs.ingress['metadata']['name']}: host {rule['host']}; "
-            f"paths {paths} -> https upstream through ServersTransport {transport['metadata']['name']}: serverName {spec.get('serverName')}; "
+            f"Traefik  127.0.0.1:{dp.alb_port}  as the ALB for Ingress {name}: "
+            f"https upstream through ServersTransport {transport['metadata']['name']}: serverName {spec.get('serverName')}; "
             f"rootCAs {', '.join(r.get('secret', '?') for r in spec.get('rootCAs', []))}; client certificate from "
             f"{', '.join(spec.get('certificatesSecrets', [])) or 'none'}; TLS {spec.get('minVersion')}-{spec.get('maxVersion')}"
         )
-        return lines
-    upstream = conf.upstream_tls(objs.ingress)
-    lines.append(
-        f"nginx    127.0.0.1:{dp.alb_port}  as the ALB for Ingress {objs.ingress['metadata']['name']}: host {rule['host']}; "
-        f"paths {paths} -> https upstream; proxy_ssl_name {upstream.name}; "
-        f"verify {'on' if upstream.verify else 'off'} (depth {upstream.verify_depth}); client certificate from {upstream.secret_ref}"
-    )
+    else:
+        upstream = conf.upstream_tls(objs.ingress)
+        lines.append(
+            f"nginx    127.0.0.1:{dp.alb_port}  as the ALB for Ingress {name}: https upstream; proxy_ssl_name {upstream.name}; "
+            f"verify {'on' if upstream.verify else 'off'} (depth {upstream.verify_depth}); client certificate from {upstream.secret_ref}"
+        )
+    for host, paths in conf.ingress_rules(objs.ingress):
+        ref = conf.tls_secret_ref(objs.ingress, host)
+        certificate = f"secret {ref}" if ref else "the ALB's default certificate"
+        if ref and ref not in dp.material.tls_secrets:
+            certificate += " (the ALB's)"
+        lines.append(f"         host {host}: paths {', '.join(p['path'] for p in paths)}; certificate from {certificate}")
     return lines
 
 
@@ -167,17 +188,102 @@ def check_path(routes: Sequence[str]) -> str:
     return routes[0]
 
 
-def httpbin_answer(dp: dataplane.LoopbackDataPlane, path: str, timeout: float) -> int:
-    """The status httpbin itself gives ``path``, asked directly on 127.0.0.1: what the ALB and the
-    gateway must pass through unchanged."""
-    connection = http.client.HTTPConnection(dp.address, dp.httpbin_port, timeout=timeout)
+def upstream_answer(dp: dataplane.LoopbackDataPlane, destination: conf.Destination, path: str, timeout: float) -> tuple[int, bytes]:
+    """What the stand-in of ``destination`` itself answers ``path``, asked directly on 127.0.0.1:
+    what the ALB and the gateway must pass through unchanged."""
+    port = dp.upstreams[destination]
+    connection = http.client.HTTPConnection(dp.address, port, timeout=timeout)
     try:
         connection.request("GET", path)
-        return connection.getresponse().status
+        response = connection.getresponse()
+        return response.status, response.read(65536)
     except (OSError, http.client.HTTPException) as exc:
-        raise CannotRun(f"httpbin on {dp.address}:{dp.httpbin_port} did not answer GET {path}: {exc}") from None
+        raise CannotRun(f"the stand-in for {destination} on {dp.address}:{port} did not answer GET {path}: {exc}") from None
     finally:
         connection.close()
+
+
+def httpbin_answer(dp: dataplane.LoopbackDataPlane, path: str, timeout: float) -> int:
+    """The status httpbin itself gives ``path`` (the httpbin sample's destination)."""
+    found = [d for d, port in dp.upstreams.items() if port == dp.httpbin_port]
+    if not found:
+        raise CannotRun("no destination of the VirtualService is the httpbin sample")
+    return upstream_answer(dp, found[0], path, timeout)[0]
+
+
+def _stand_in_name(body: bytes) -> str | None:
+    """The destination an app stand-in names in its answer (httpbin names none)."""
+    try:
+        seen = json.loads(body)
+    except ValueError:
+        return None
+    return str(seen.get("destination")) if isinstance(seen, dict) and seen.get("destination") else None
+
+
+def app_checks(
+    dp: dataplane.LoopbackDataPlane,
+    apps: Sequence[App],
+    alb_domain: str,
+    gateway_name: str,
+    identity: verify.ClientIdentity,
+    ca_pem: str,
+) -> verify.Report:
+    """The checks of a stack with ``apps``: one request per app through the ALB, which must reach
+    that app's stand-in; then the gateway as the ALB reaches it (SNI the gateway's name, Host the
+    first app's), with the ALB's client certificate and without one, and its certificate's expiry."""
+    report = verify.Report()
+    anonymous = verify.tls_context(ca_pem=ca_pem, identity=None)
+    with_cert = verify.tls_context(ca_pem=ca_pem, identity=identity)
+    httpbin = conf.httpbin_destinations(dp.objs)
+    first: tuple[str, str, int, str | None] | None = None
+    for app in apps:
+        destination = conf.Destination(app.destination, app.port)
+        path = check_path(app.paths) if destination in httpbin else app.paths[0]
+        status, _ = upstream_answer(dp, destination, path, REQUEST_TIMEOUT)
+        host = app.fqdn(alb_domain)
+        answer = dataplane.request(dp.address, dp.alb_port, host=host, path=path, context=anonymous, timeout=REQUEST_TIMEOUT)
+        # An app's stand-in names the destination it stands in for: it must be this app's.
+        want, got = (None if destination in httpbin else str(destination)), _stand_in_name(answer.body)
+        reached = answer.status == status and want == got
+        seen = str(answer.status) if answer.status is not None else f"refused ({answer.error})"
+        report.add(
+            reached,
+            f"ALB       {app.name}: https://{host}{path} -> {seen}{f' from {got}' if got else ''} "
+            f"(want {status}{f' from {want}' if want else ''})",
+        )
+        first = first or (host, path, status, want)
+    assert first is not None  # settings: apps is never empty
+    host, path, status, _ = first
+    accepted_fetch = dataplane.request(
+        dp.address, dp.envoy_port, host=host, path=path, sni=gateway_name, context=with_cert, timeout=REQUEST_TIMEOUT
+    )
+    accepted = verify.Answer(status=accepted_fetch.status, error=accepted_fetch.error, peer=accepted_fetch.peer)
+    want, got = first[3], _stand_in_name(accepted_fetch.body)
+    report.add(
+        accepted.status == status and want == got,
+        f"gateway   https://{gateway_name}{path} (Host {host}) with the ALB client certificate -> "
+        f"{accepted.status if accepted.status is not None else f'refused ({accepted.error})'}{f' from {got}' if got else ''} "
+        f"(want {status}{f' from {want}' if want else ''})",
+    )
+    target = verify.Target(gateway_name, 443, dp.address, dp.envoy_port)
+    ok, outcome, _ = verify.refusal_check(accepted, target, path, anonymous, timeout=REQUEST_TIMEOUT)
+    report.add(ok, f"gateway   https://{gateway_name}{path} without a client certificate -> {outcome} (want refused)")
+    if accepted_fetch.peer_cert is None:
+        report.add(False, "gateway   certificate expiry: unknown (no TLS session with the gateway)")
+    else:
+        expiry = x509.load_der_x509_certificate(accepted_fetch.peer_cert).not_valid_after_utc
+        days = (expiry - dt.datetime.now(dt.timezone.utc)).total_seconds() / 86400
+        report.add(days > 0, f"gateway   certificate expires {expiry:%Y-%m-%d %H:%M} UTC ({days:.0f} days)")
+    return report
+
+
+def _trusted(manifests: Sequence[Mapping[str, Any]]) -> str:
+    """The CA the ALB trusts for the gateway (``alb-certs``): what a check of the gateway trusts too."""
+    for obj in manifests:
+        if obj.get("kind") == "Secret" and obj["metadata"]["name"] == specs.ALB_CERTS_SECRET:
+            data = obj.get("stringData", {})
+            return str(data.get("ca.crt") or data.get("trusted.crt") or "")
+    return ""
 
 
 def rehearse(raw: Mapping[str, Any], *, without_preflight: bool = False, hold: float = 0.0, out: Print = print) -> int:
@@ -191,26 +297,51 @@ def rehearse(raw: Mapping[str, Any], *, without_preflight: bool = False, hold: f
         settings = parse_settings(raw)
     except ConfigError as exc:
         raise CannotRun(str(exc)) from None
+    private_gateway = settings.gateway_cert_source == "private-ca"
     alb_domain, alb_secret, gateway_domain, gateway_secret = stand_in_names(settings)
     pki = letsencrypt_like(label="Rehearsal")  # fresh throwaway keys for every rehearsal
     alb_cert = pki.issue_leaf([f"*.{alb_domain}", alb_domain])
     gateway_cert = pki.issue_leaf([gateway_domain, f"*.{gateway_domain}"])
-    config = {**raw, "albDomain": alb_domain, "albSecret": alb_secret, "trustedCaPem": pki.anchors_pem}
+    config = {**raw, "albDomain": alb_domain, "albSecret": alb_secret}
+    if not private_gateway:  # with private-ca the ALB trusts the program's CA, and trustedCaPem is refused
+        config["trustedCaPem"] = pki.anchors_pem
     if settings.gateway_domain:
         config["gatewaySecret"] = gateway_secret
+    secrets = {f"{settings.alb_secret_namespace}/{alb_secret}": {"tls.crt": alb_cert.chain_pem, "tls.key": alb_cert.key_pem}}
+    # What the cluster would hold for apps: each custom domain's TLS secret, the namespaces not created.
+    custom_tls: dict[str, dict[str, str]] = {}
+    existing: list[str] = []
+    for app in settings.apps or ():
+        if app.custom_domain and app.tls_secret:
+            issued = pki.issue_leaf([app.host])
+            custom_tls[f"{settings.gateway_namespace}/{app.tls_secret}"] = {"tls.crt": issued.chain_pem, "tls.key": issued.key_pem}
+        if not app.create_namespace and app.namespace not in existing:
+            existing.append(app.namespace)
     cluster = mock_program.ClusterStandIn(
         alb_domain=alb_domain,
         alb_secret=alb_secret,
         gateway_addresses=["rehearsal-gw.lb.appdomain.cloud"] if settings.cluster_type == "vpc" else ["169.46.7.10"],
         gateway_domain=gateway_domain,
         gateway_secret=gateway_secret,
-        secrets={f"{settings.alb_secret_namespace}/{alb_secret}": {"tls.crt": alb_cert.chain_pem, "tls.key": alb_cert.key_pem}},
+        secrets={**secrets, **custom_tls},
         # IKS keeps the nlb-dns certificate where it was asked to: the gateway's namespace.
         secret_namespace=settings.gateway_namespace,
+        namespaces=tuple(dict.fromkeys((*mock_program.ClusterStandIn.namespaces, *existing))),
     )
-    out(f"rehearsal of stack config for cluster {settings.cluster} (albFlavor={settings.alb_flavor}, clientCertSource={settings.client_cert_source})")
-    out(f"stand-ins  ALB {alb_domain} (secret {alb_secret}); gateway {gateway_domain} (secret {gateway_secret})")
-    out("stand-ins  certificates from a throwaway Let's Encrypt-shaped CA (serverAuth only); trustedCaPem = its root")
+    out(
+        f"rehearsal of stack config for cluster {settings.cluster} (albFlavor={settings.alb_flavor}, "
+        f"clientCertSource={settings.client_cert_source}, gatewayCertSource={settings.gateway_cert_source})"
+    )
+    if private_gateway:
+        out(f"stand-ins  ALB {alb_domain} (secret {alb_secret}); the gateway's certificate is the program's own (private-ca)")
+        out("stand-ins  the ALB's certificate from a throwaway Let's Encrypt-shaped CA (serverAuth only)")
+    else:
+        out(f"stand-ins  ALB {alb_domain} (secret {alb_secret}); gateway {gateway_domain} (secret {gateway_secret})")
+        out("stand-ins  certificates from a throwaway Let's Encrypt-shaped CA (serverAuth only); trustedCaPem = its root")
+    if custom_tls:
+        out(f"stand-ins  custom domains' TLS secrets {', '.join(sorted(custom_tls))} from that CA")
+    if existing:
+        out(f"stand-ins  namespaces {', '.join(existing)} exist (apps entries with createNamespace false)")
 
     rendering = _render(config, cluster, preflight=True)
     if rendering.error is not None:
@@ -228,7 +359,12 @@ def rehearse(raw: Mapping[str, Any], *, without_preflight: bool = False, hold: f
         if level == "warning":
             out(f"program    warning: {one_line(message)}")
 
-    material = dataplane.ClusterMaterial(alb_cert.chain_pem, alb_cert.key_pem, gateway_cert.chain_pem, gateway_cert.key_pem)
+    material = dataplane.ClusterMaterial(
+        alb_cert.chain_pem, alb_cert.key_pem, gateway_cert.chain_pem, gateway_cert.key_pem, tls_secrets=custom_tls
+    )
+    gateway_name = str(rendering.outputs.get("gatewayDomain") or gateway_domain)
+    # The checks trust what a browser would for the ALB (the stand-in root) and what the ALB trusts for the gateway.
+    ca_pem = pki.anchors_pem + _trusted(rendering.manifests())
     plane: dataplane.LoopbackDataPlane | None = None
     try:
         plane = dataplane.LoopbackDataPlane.from_manifests(rendering.manifests(), material)
@@ -237,21 +373,24 @@ def rehearse(raw: Mapping[str, Any], *, without_preflight: bool = False, hold: f
         out(f"started    {started(plane)}")
         for line in describe(plane):
             out(f"configured {line}")
-        path = check_path(settings.routes)
-        expect = TEAPOT_STATUS if path == TEAPOT_PATH else httpbin_answer(plane, path, REQUEST_TIMEOUT)
-        outputs = {"albHost": specs.alb_host(alb_domain), "gatewayDomain": gateway_domain}
-        results = verify.run_checks(
-            outputs,
-            identity,
-            ca_pem=pki.anchors_pem,
-            connect_to=[
-                verify.Target(outputs["albHost"], 443, plane.address, plane.alb_port),
-                verify.Target(gateway_domain, 443, plane.address, plane.envoy_port),
-            ],
-            path=path,
-            expect=expect,
-            timeout=REQUEST_TIMEOUT,
-        )
+        if settings.apps is not None:
+            results = app_checks(plane, settings.apps, alb_domain, gateway_name, identity, ca_pem)
+        else:
+            path = check_path(settings.routes)
+            expect = TEAPOT_STATUS if path == TEAPOT_PATH else httpbin_answer(plane, path, REQUEST_TIMEOUT)
+            outputs = {"albHost": specs.alb_host(alb_domain), "gatewayDomain": gateway_name}
+            results = verify.run_checks(
+                outputs,
+                identity,
+                ca_pem=ca_pem,
+                connect_to=[
+                    verify.Target(outputs["albHost"], 443, plane.address, plane.alb_port),
+                    verify.Target(gateway_name, 443, plane.address, plane.envoy_port),
+                ],
+                path=path,
+                expect=expect,
+                timeout=REQUEST_TIMEOUT,
+            )
         for line in results.render().splitlines():
             out(f"check      {line}")
         if hold > 0:
@@ -259,17 +398,18 @@ def rehearse(raw: Mapping[str, Any], *, without_preflight: bool = False, hold: f
             time.sleep(hold)
     except dataplane.ToolMissing as exc:
         raise CannotRun(str(exc)) from None
-    except (dataplane.DataPlaneError, conf.DataPlaneConfigError) as exc:
+    except (dataplane.DataPlaneError, conf.DataPlaneConfigError, traefik_conf.TraefikConfigError) as exc:
         head, *tail = str(exc).splitlines() or [""]
         raise CannotRun(f"the data plane did not start: {head.rstrip(':')}", tail) from None
     finally:
         if plane is not None:
             plane.stop()
-    alb = SHOWN_NAMES.get(plane.alb, plane.alb)
+    names = [SHOWN_NAMES.get(name, name) for name in reversed(plane.process_names)]
+    shown = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
     if not plane.files_removed:
-        out(f"stopped    {alb}, Envoy and httpbin; could not remove {plane.workdir}: remove it by hand")
+        out(f"stopped    {shown}; could not remove {plane.workdir}: remove it by hand")
         return 1
-    out(f"stopped    {alb}, Envoy and httpbin; key files removed")
+    out(f"stopped    {shown}; key files removed")
     return 0 if results.ok else 1
 
 

@@ -179,6 +179,7 @@ def traefik_file_config(
     ``ca.crt`` of the secret the ServersTransport names.  ``alb_cert_file``/``alb_key_file``
     (optional): the ALB's own server certificate, loaded as the Ingress's TLS secret would be, or
     as the default certificate when the Ingress names no secret (``albTlsMode=default-certificate``).
+    The certificates of other TLS secrets (a custom domain's): :func:`tls_config`.
     ``entry_points``: used when the Ingress has no ``router.entrypoints`` annotation (Traefik
     then attaches the routers to all default entry points).
 
@@ -236,7 +237,7 @@ def traefik_file_config(
     config: dict[str, Any] = {"http": {"routers": routers, "services": http_services}}
     if http_transports:
         config["http"]["serversTransports"] = http_transports
-    tls = _alb_tls(ingress, alb_cert_file, alb_key_file)
+    tls = tls_config(ingress, alb_cert_file, alb_key_file)
     if tls:
         config["tls"] = tls
     return config
@@ -272,12 +273,32 @@ def _load_balancer(
     return {"loadBalancer": load_balancer}
 
 
-def _alb_tls(ingress: Mapping[str, Any], cert_file: str | None, key_file: str | None) -> dict[str, Any]:
-    """The ALB's own certificate: the Ingress's TLS secret, or the default one if it names none."""
-    if not cert_file or not key_file:
-        return {}
+def tls_config(
+    ingress: Mapping[str, Any],
+    cert_file: str | None,
+    key_file: str | None,
+    tls_files: Mapping[str, tuple[str, str]] | None = None,
+) -> dict[str, Any]:
+    """The ``tls`` section for the Ingress's ``tls`` entries, as the Ingress provider loads them:
+    every secret one entry of ``certificates`` (Traefik picks one by SNI), an entry without a
+    secret the default certificate.  ``tls_files``: ``namespace/name`` of a TLS secret other than
+    the ALB's (a custom domain's ``tlsSecret``) → its certificate and key files; any other secret
+    is the ALB's own (``cert_file``/``key_file``)."""
+    tls_files = tls_files or {}
+    namespace = ingress.get("metadata", {}).get("namespace", "default")
     entries = ingress.get("spec", {}).get("tls", [])
-    pair = {"certFile": cert_file, "keyFile": key_file}
-    if any(entry.get("secretName") for entry in entries):
-        return {"certificates": [pair]}
-    return {"stores": {"default": {"defaultCertificate": pair}}}
+    alb = {"certFile": cert_file, "keyFile": key_file} if cert_file and key_file else None
+    certificates: list[dict[str, str]] = []
+    for entry in entries:
+        if not entry.get("secretName"):
+            continue
+        files = tls_files.get(f"{namespace}/{entry['secretName']}")
+        pair = {"certFile": files[0], "keyFile": files[1]} if files else alb
+        if pair is not None and pair not in certificates:
+            certificates.append(pair)
+    out: dict[str, Any] = {}
+    if certificates:
+        out["certificates"] = certificates
+    if alb is not None and (not entries or any(not entry.get("secretName") for entry in entries)):
+        out["stores"] = {"default": {"defaultCertificate": alb}}
+    return out
