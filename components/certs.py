@@ -660,13 +660,8 @@ def preflight_alb_client_material(
     verification on purpose: a Let's Encrypt certificate fails both, and "Let's Encrypt
     stopped issuing client certificates" is the message that tells the user what to do.
     """
-    crt_what = f"secret {secret_ref} key tls.crt"
-    key_what = f"secret {secret_ref} key tls.key"
     now = _now(now)
-    chain = parse_certificates(tls_crt, crt_what)
-    key = parse_private_key(tls_key, key_what)
-    check_key_matches(chain[0], key, key_what, cert_what="the certificate in key tls.crt")
-    notes = check_validity(chain[0], crt_what, now, warn_days)
+    chain, crt_what, notes = _tls_secret_pair(tls_crt, tls_key, secret_ref, now, warn_days)
     for index, cert in enumerate(chain[1:], start=2):
         notes += check_validity(cert, crt_what, now, warn_days, label=f"certificate #{index}")
     check_san_covers(chain[0], alb_host, crt_what)
@@ -704,15 +699,22 @@ def preflight_host_tls_material(
     belongs to it, valid today, and a DNS name that covers ``host``.  Who issued it is the
     user's business (browsers judge it, not the hop), so no chain is verified here.
     """
+    chain, crt_what, notes = _tls_secret_pair(tls_crt, tls_key, secret_ref, _now(now), warn_days)
+    check_san_covers(chain[0], host, crt_what)
+    return notes
+
+
+def _tls_secret_pair(
+    tls_crt: str | bytes, tls_key: str | bytes, secret_ref: str, now: dt.datetime, warn_days: int
+) -> tuple[list[x509.Certificate], str, list[str]]:
+    """A TLS secret's chain, whose key belongs to its first certificate, valid now: the chain, how
+    messages name ``tls.crt``, and the expiry warnings."""
     crt_what = f"secret {secret_ref} key tls.crt"
     key_what = f"secret {secret_ref} key tls.key"
-    now = _now(now)
     chain = parse_certificates(tls_crt, crt_what)
     key = parse_private_key(tls_key, key_what)
     check_key_matches(chain[0], key, key_what, cert_what="the certificate in key tls.crt")
-    notes = check_validity(chain[0], crt_what, now, warn_days)
-    check_san_covers(chain[0], host, crt_what)
-    return notes
+    return chain, crt_what, check_validity(chain[0], crt_what, now, warn_days)
 
 
 # --- small readers used by the program --------------------------------------------------------

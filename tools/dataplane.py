@@ -43,7 +43,7 @@ from types import TracebackType
 from typing import Any
 
 from . import dataplane_conf as conf
-from . import traefik_conf
+from . import traefik_conf, verify
 from .signals import signals_held
 
 START_TIMEOUT_SECONDS = 20.0
@@ -99,19 +99,9 @@ def free_port(address: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-@dataclass(frozen=True)
-class Fetched:
-    """One HTTPS request on the loopback: the status and body, or the error; the certificate the
-    server presented (DER) and the address that answered."""
-
-    status: int | None = None
-    body: bytes = b""
-    error: str | None = None
-    peer_cert: bytes | None = None
-    peer: tuple[str, int] | None = None
-
-    def json(self) -> Any:
-        return json.loads(self.body)
+#: One HTTPS request's answer on the loopback: verify's, so the tests, rehearse and verify read
+#: answers one way.
+Fetched = verify.Answer
 
 
 def request(
@@ -129,27 +119,8 @@ def request(
     Unlike a browser (SNI and Host always one name), the ALB reaches the gateway with SNI the
     gateway's name and Host the app's: this is how a test or the rehearsal does the same.
     """
-    try:
-        raw = socket.create_connection((address, port), timeout=timeout)
-    except OSError as exc:
-        return Fetched(error=f"cannot connect to {address}:{port}: {exc}")
-    peer = raw.getpeername()[:2]
-    try:
-        sock = context.wrap_socket(raw, server_hostname=sni or host)
-    except (ssl.SSLError, ssl.CertificateError, OSError) as exc:
-        raw.close()
-        return Fetched(error=f"TLS handshake failed: {exc}", peer=peer)
-    peer_cert = sock.getpeercert(binary_form=True)
-    connection = http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
-    connection.sock = sock
-    try:
-        connection.request("GET", path, headers={"Host": host})
-        response = connection.getresponse()
-        return Fetched(status=response.status, body=response.read(65536), peer_cert=peer_cert, peer=peer)
-    except (ssl.SSLError, OSError, http.client.HTTPException) as exc:
-        return Fetched(error=f"request failed after the handshake: {exc}", peer_cert=peer_cert, peer=peer)
-    finally:
-        connection.close()
+    target = verify.Target(sni or host, verify.HTTPS_PORT, address, port)
+    return verify.https_get(target, path, context, timeout=timeout, host_header=host, max_body=65536)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 try:  # Pulumi and cryptography take a moment to load: Ctrl-C meanwhile ends quietly too
-    from cryptography import x509
 
     from components import specs
     from components.program import run
@@ -254,24 +253,23 @@ def app_checks(
         first = first or (host, path, status, want)
     assert first is not None  # settings: apps is never empty
     host, path, status, _ = first
-    accepted_fetch = dataplane.request(
+    accepted = dataplane.request(
         dp.address, dp.envoy_port, host=host, path=path, sni=gateway_name, context=with_cert, timeout=REQUEST_TIMEOUT
     )
-    accepted = verify.Answer(status=accepted_fetch.status, error=accepted_fetch.error, peer=accepted_fetch.peer)
-    want, got = first[3], _stand_in_name(accepted_fetch.body)
+    want, got = first[3], _stand_in_name(accepted.body)
     report.add(
         accepted.status == status and want == got,
         f"gateway   https://{gateway_name}{path} (Host {host}) with the ALB client certificate -> "
         f"{accepted.status if accepted.status is not None else f'refused ({accepted.error})'}{f' from {got}' if got else ''} "
         f"(want {status}{f' from {want}' if want else ''})",
     )
-    target = verify.Target(gateway_name, 443, dp.address, dp.envoy_port)
-    ok, outcome, _ = verify.refusal_check(accepted, target, path, anonymous, timeout=REQUEST_TIMEOUT)
+    target = verify.Target(gateway_name, verify.HTTPS_PORT, dp.address, dp.envoy_port)
+    ok, outcome, _ = verify.refusal_check(accepted, target, path, anonymous, timeout=REQUEST_TIMEOUT, host_header=host)
     report.add(ok, f"gateway   https://{gateway_name}{path} without a client certificate -> {outcome} (want refused)")
-    if accepted_fetch.peer_cert is None:
+    if accepted.peer_not_after is None:
         report.add(False, "gateway   certificate expiry: unknown (no TLS session with the gateway)")
     else:
-        expiry = x509.load_der_x509_certificate(accepted_fetch.peer_cert).not_valid_after_utc
+        expiry = accepted.peer_not_after
         days = (expiry - dt.datetime.now(dt.timezone.utc)).total_seconds() / 86400
         report.add(days > 0, f"gateway   certificate expires {expiry:%Y-%m-%d %H:%M} UTC ({days:.0f} days)")
     return report

@@ -48,7 +48,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from cryptography import x509
 
@@ -147,6 +147,12 @@ class Answer:
     error: str | None = None
     peer_not_after: dt.datetime | None = None
     peer: tuple[str, int] | None = None
+    peer_cert: bytes | None = None
+    """The certificate the server presented (DER), when the handshake got that far."""
+
+    def json(self) -> Any:
+        """The body as JSON (an app stand-in's or httpbin's answer)."""
+        return json.loads(self.body)
 
 
 @dataclass(frozen=True)
@@ -251,7 +257,13 @@ def tls_context(*, ca_pem: str | None, identity: ClientIdentity | None) -> ssl.S
 
 
 def https_get(
-    target: Target, path: str, context: ssl.SSLContext, *, timeout: float = DEFAULT_TIMEOUT, host_header: str | None = None
+    target: Target,
+    path: str,
+    context: ssl.SSLContext,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    host_header: str | None = None,
+    max_body: int = 4096,
 ) -> Answer:
     """GET ``https://<host><path>`` with SNI and Host = host, connecting where ``target`` says.
 
@@ -276,9 +288,13 @@ def https_get(
     try:
         connection.request("GET", path, headers={"Host": host_header or target.host, "User-Agent": "iks-alb-istio-mtls-verify"})
         response = connection.getresponse()
-        return Answer(status=response.status, body=response.read(4096), peer_not_after=not_after, peer=peer)
+        return Answer(
+            status=response.status, body=response.read(max_body), peer_not_after=not_after, peer=peer, peer_cert=peer_der
+        )
     except (ssl.SSLError, OSError, http.client.HTTPException) as exc:
-        return Answer(error=f"request failed after the handshake: {_ssl_reason(exc)}", peer_not_after=not_after, peer=peer)
+        return Answer(
+            error=f"request failed after the handshake: {_ssl_reason(exc)}", peer_not_after=not_after, peer=peer, peer_cert=peer_der
+        )
     finally:
         connection.close()
 
