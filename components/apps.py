@@ -10,8 +10,8 @@ never copied.  The routes themselves are the Gateway's, the VirtualServices' and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypedDict, cast
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, TypedDict, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -20,8 +20,12 @@ from . import certs, specs
 from .client_pki import decode_secret_data
 from .settings import App
 
-#: Checks a custom domain's TLS secret (:func:`certs.preflight_host_tls_material`); returns warnings.
-HostTlsPreflight = Callable[..., list[str]]
+
+class HostTlsPreflight(Protocol):
+    """Checks a custom domain's TLS secret before the Ingress names it; returns warnings
+    (:func:`certs.preflight_host_tls_material`)."""
+
+    def __call__(self, tls_crt: str, tls_key: str, *, host: str, secret_ref: str) -> list[str]: ...
 
 
 class ServiceAppsArgs(TypedDict):
