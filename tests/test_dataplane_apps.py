@@ -52,7 +52,7 @@ from tools import x509 as x509_builder
 
 pytestmark = pytest.mark.dataplane
 
-FLAVORS = ("nginx", "traefik")
+FLAVORS = ("nginx", "ibm-legacy", "traefik")
 # (app, path) pairs that must reach the app: every path of every entry, below and at the prefix.
 ROUTED = [(app, path) for app in APPS for path in app["paths"]] + [
     (APPS[1], "/orders/42"),
@@ -75,7 +75,9 @@ def rendering(flavor: str) -> mock_program.Rendering:
 @pytest.fixture(scope="module")
 def plane(rendering: mock_program.Rendering, flavor: str) -> Iterator[dataplane.LoopbackDataPlane]:
     with dataplane.LoopbackDataPlane.from_manifests(rendering.manifests(), APPS_MATERIAL) as dp:
-        assert dp.alb == flavor
+        assert dp.alb == ("traefik" if flavor == "traefik" else "nginx")  # ibm-legacy's ALB is nginx too
+        if flavor == "ibm-legacy":  # ... configured from its ssl-services annotation
+            assert conf.upstream_tls(dp.objs.ingress).ca_key == "trusted.crt"
         yield dp
 
 
