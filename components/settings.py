@@ -429,7 +429,7 @@ def _app(index: int, entry: Any) -> App:
             required_fields = ", ".join(f for f, needed in APP_FIELDS.items() if needed)
             raise ConfigError("apps", f"{say} needs {field_name!r} (every entry has {required_fields})")
     name = _app_field(f"{say} name", _k8s_name, entry["name"])
-    host_raw = _app_field(f"{say} host", _string, entry["host"])
+    host_raw = _app_field(f"{say} host", _string, entry["host"]).lower()  # DNS names know no case
     if "." in host_raw:
         host = _app_field(f"{say} host", _domain, host_raw)
     else:
@@ -489,11 +489,22 @@ def check_app_hosts(apps: tuple[App, ...], alb_domain: str) -> None:
     one's requests; one entry may nest its own paths (same destination).
     """
     claimed: list[tuple[str, str, int, App]] = []
+    certificate: dict[str, tuple[int, App]] = {}
     for index, app in enumerate(apps, start=1):
         host = app.fqdn(alb_domain)
         say = f"entry {index} ({app.name!r})"
         if len(host) > 253:
             raise ConfigError("apps", f"{say} host {host} is {len(host)} characters long: a DNS name has at most 253")
+        first_index, first = certificate.setdefault(host, (index, app))
+        if first.tls_secret != app.tls_secret:
+            def served(entry: App) -> str:
+                return f"tlsSecret {entry.tls_secret}" if entry.tls_secret else "the ALB's certificate"
+
+            raise ConfigError(
+                "apps",
+                f"{say} serves host {host} with {served(app)}, entry {first_index} ({first.name!r}) with {served(first)}: "
+                "a host has one certificate, so give its entries the same host and tlsSecret",
+            )
         for path in app.paths:
             for other_host, other_path, other_index, other in claimed:
                 if other_host != host or other_index == index:

@@ -191,8 +191,18 @@ BAD_CONFIG: list[tuple[str, dict[str, Any], str, str]] = [
     ("apps-same-host-and-path-twice", {"apps": [app("shop", paths=["/cart"]), app("cart", host="shop", paths=["/cart/"])]},
      "apps", f"{P}:apps: entry 2 ('cart') claims host shop.{ALB_DOMAIN} path /cart, which entry 1 ('shop') claims already"),
     ("apps-label-and-domain-are-one-host",
-     {"apps": [app("shop"), app("shop2", host=f"shop.{ALB_DOMAIN}", tlsSecret="shop-tls")]},
-     "apps", f"{P}:apps: entry 2 ('shop2') claims host shop.{ALB_DOMAIN} path /, which entry 1 ('shop') claims already"),
+     {"apps": [app("shop", host="SHOP.example.com", tlsSecret="shop-tls"), app("shop2", host="shop.example.com.",
+                                                                             tlsSecret="shop-tls")]},
+     "apps", f"{P}:apps: entry 2 ('shop2') claims host shop.example.com path /, which entry 1 ('shop') claims already"),
+    ("apps-one-host-two-certificates",
+     {"apps": [app("shop", host="shop.example.com", tlsSecret="shop-a", paths=["/a"]),
+               app("cart", host="shop.example.com", tlsSecret="shop-b", paths=["/b"])]},
+     "apps", f"{P}:apps: entry 2 ('cart') serves host shop.example.com with tlsSecret shop-b, entry 1 ('shop') with "
+     "tlsSecret shop-a: a host has one certificate, so give its entries the same host and tlsSecret"),
+    ("apps-label-host-also-with-a-tlsSecret",
+     {"apps": [app("shop", paths=["/a"]), app("cart", host=f"shop.{ALB_DOMAIN}", tlsSecret="shop-tls", paths=["/b"])]},
+     "apps", f"{P}:apps: entry 2 ('cart') serves host shop.{ALB_DOMAIN} with tlsSecret shop-tls, entry 1 ('shop') with "
+     "the ALB's certificate: a host has one certificate, so give its entries the same host and tlsSecret"),
     ("apps-nested-paths-of-one-host", {"apps": [app("web"), app("api", host="web", paths=["/api"])]},
      "apps", f"{P}:apps: entry 2 ('api') path /api and entry 1 ('web') path / overlap on host web.{ALB_DOMAIN}: Istio "
      "merges one host's VirtualServices in creation order, so the shorter path could take the longer one's requests; "
