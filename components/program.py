@@ -67,6 +67,42 @@ def read_gateway_service(settings: Settings, service_ref: str, provider: k8s.Pro
     return k8s.core.v1.Service.get("gateway-service", service_ref, opts=pulumi.ResourceOptions(provider=provider))
 
 
+def gateway_identity(
+    settings: Settings, pki: ClientPki, addresses: pulumi.Output[list[str]] | None, with_k8s: pulumi.ResourceOptions
+) -> GatewayDns | GatewayCert:
+    """The gateway's name and certificate secret: an nlb-dns subdomain (registered, or the one
+    configured), or a certificate from the program's CA (``gatewayCertSource=private-ca``)."""
+    if settings.gateway_cert_source == "private-ca":
+        if pki.ca_cert_pem is None or pki.ca_private_key_pem is None:  # settings refuse it: clientCertSource=alb
+            raise pulumi.RunError("gatewayCertSource=private-ca needs clientCertSource=private-ca (the program's CA)")
+        return GatewayCert(
+            "gateway-cert",
+            GatewayCertArgs(
+                cluster=settings.cluster,
+                namespace=settings.gateway_namespace,
+                gateway_service=settings.gateway_service,
+                ca_cert_pem=pki.ca_cert_pem,
+                ca_private_key_pem=pki.ca_private_key_pem,
+                validity_hours=settings.gateway_cert_validity_hours,
+                early_renewal_hours=settings.gateway_cert_early_renewal_hours,
+            ),
+            opts=with_k8s,
+        )
+    return GatewayDns(
+        "gateway-dns",
+        GatewayDnsArgs(
+            cluster=settings.cluster,
+            cluster_type=settings.cluster_type,
+            secret_namespace=settings.gateway_namespace,
+            cert_wait_timeout_seconds=settings.cert_wait_timeout_seconds,
+            addresses=addresses,
+            configured_domain=settings.gateway_domain,
+            configured_secret=settings.gateway_secret,
+        ),
+        opts=with_k8s,
+    )
+
+
 def run(discover: Discover | None = None, preflight: Preflight | None = None) -> None:
     """Build the whole resource graph for the current stack.
 
@@ -143,41 +179,11 @@ def run(discover: Discover | None = None, preflight: Preflight | None = None) ->
         ),
         opts=with_k8s,
     )
-    # The gateway's name and certificate: an nlb-dns subdomain, or issued by the program's CA.
-    dns: GatewayDns | GatewayCert
+    dns = gateway_identity(settings, pki, addresses, with_k8s)
+    # The ALB verifies the gateway against trustedCaPem (nlb-dns) or the program's CA (private-ca).
     alb_trusts: pulumi.Input[str] = trusted_ca_pem
-    gateway_not_after: pulumi.Output[str] | None = None
-    if settings.gateway_cert_source == "private-ca":
-        assert pki.ca_cert_pem is not None and pki.ca_private_key_pem is not None  # settings: clientCertSource=private-ca
-        dns = GatewayCert(
-            "gateway-cert",
-            GatewayCertArgs(
-                cluster=settings.cluster,
-                namespace=settings.gateway_namespace,
-                gateway_service=settings.gateway_service,
-                ca_cert_pem=pki.ca_cert_pem,
-                ca_private_key_pem=pki.ca_private_key_pem,
-                validity_hours=settings.gateway_cert_validity_hours,
-                early_renewal_hours=settings.gateway_cert_early_renewal_hours,
-            ),
-            opts=with_k8s,
-        )
+    if isinstance(dns, GatewayCert) and pki.ca_cert_pem is not None:
         alb_trusts = pki.ca_cert_pem
-        gateway_not_after = dns.not_after
-    else:
-        dns = GatewayDns(
-            "gateway-dns",
-            GatewayDnsArgs(
-                cluster=settings.cluster,
-                cluster_type=settings.cluster_type,
-                secret_namespace=settings.gateway_namespace,
-                cert_wait_timeout_seconds=settings.cert_wait_timeout_seconds,
-                addresses=addresses,
-                configured_domain=settings.gateway_domain,
-                configured_secret=settings.gateway_secret,
-            ),
-            opts=with_k8s,
-        )
     served = [host] if settings.apps is None else specs.app_hosts(settings.apps, alb_domain)
     hosts = dns.hostname.apply(lambda gateway_domain: [gateway_domain, *served])
     mesh = MeshGateway(
@@ -230,8 +236,8 @@ def run(discover: Discover | None = None, preflight: Preflight | None = None) ->
     pulumi.export("gatewayNamespace", settings.gateway_namespace)
     pulumi.export("albCertsSecret", f"{settings.gateway_namespace}/{specs.ALB_CERTS_SECRET}")
     pulumi.export("clientCertificateNotAfter", pki.not_after)
-    if gateway_not_after is not None:
-        pulumi.export("gatewayCertificateNotAfter", gateway_not_after)
+    if isinstance(dns, GatewayCert):
+        pulumi.export("gatewayCertificateNotAfter", dns.not_after)
     if settings.apps is None:
         pulumi.export("albHost", host)
         # A private-ca gateway's name resolves only inside the cluster: list what a client can reach.
