@@ -293,7 +293,8 @@ class _Mocks(pulumi_mocks.Mocks):
         if typ == "kubernetes:core/v1:Namespace":
             # A cluster-scoped object: its id is the bare name.
             if ref not in self.cluster.namespaces:
-                raise LookupError(f"namespaces {ref!r} not found")
+                # What the engine says when the provider's read finds nothing (pkg/resource/deploy/step.go).
+                raise LookupError(f"resource {ref!r} does not exist")
             return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ref}, "spec": {"finalizers": ["kubernetes"]},
                     "status": {"phase": "Active"}}
         raise LookupError(f"the renderer cannot read {typ} {ref}")
