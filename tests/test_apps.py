@@ -8,13 +8,15 @@ domain's TLS secret checked before the Ingress names it and never copied.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import pytest
+import yaml
 
 from components import specs
 from tests.support import documented, pki
-from tests.support.cluster import ALB_DOMAIN, ALB_SECRET, CLUSTER, GATEWAY_DOMAIN, GATEWAY_SECRET, standin
+from tests.support.cluster import ALB_DOMAIN, ALB_SECRET, CLUSTER, GATEWAY_DOMAIN, GATEWAY_SECRET, ROOT, standin
 from tools import mock_program
 from tools.manifests import strings
 
@@ -241,3 +243,25 @@ def test_an_app_named_httpbin_never_takes_the_samples_name() -> None:
     r = ok(render({"apps": [entry]}))
     assert [vs.inputs["metadata"]["name"] for vs in r.by_type(VS)] == ["alb-mtls-httpbin"]
     assert specs.VIRTUAL_SERVICE_NAME == "httpbin"
+
+
+# --- the docs' example stacks are stacks the program takes ---------------------------------------------
+
+
+def _yaml_blocks(page: str) -> list[dict[str, Any]]:
+    text = (ROOT / "docs" / page).read_text(encoding="utf-8")
+    blocks = [yaml.safe_load(block) for block in re.findall(r"^```yaml\n(.*?)^```", text, flags=re.S | re.M)]
+    return [block["config"] for block in blocks if isinstance(block, dict) and "config" in block]
+
+
+@pytest.mark.parametrize("page", ["apps.md", "platforms.md"])
+def test_the_example_stacks_in_the_docs_render(page: str) -> None:
+    examples = _yaml_blocks(page)
+    assert examples, f"docs/{page} shows no example stack"
+    for example in examples:
+        config = {key.split(":", 1)[1]: value for key, value in example.items()}
+        if config.get("platform") != "generic":
+            config.setdefault("cluster", CLUSTER)
+        r = mock_program.render(config, cluster())
+        assert r.error is None, f"docs/{page}: {r.error}"
+        assert r.by_type(VS) and r.by_type(INGRESS)
