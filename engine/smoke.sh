@@ -8,6 +8,12 @@
 #
 # Usage: engine/smoke.sh [BIN_DIR [CRDS_DIR]]  (defaults: the provision cache's bin/ and crds/)
 # Prints "smoke: <step> ..." lines and ends with "smoke: ok" (exit 0) or "smoke: FAILED: <why>" (exit 1).
+#
+# With SMOKE_STACKS_DIR set, it then applies each stack of that folder to the API server, one after
+# the other, in name order: <stack>/cluster.yaml (what the cluster holds already, e.g. istio-system),
+# then <stack>/objects.yaml (the program's objects, in order) with server-side apply; <stack>/expect
+# says "accepted" (every object is created and read back, then deleted, namespaces finalized) or
+# "refused" (the API server must refuse the objects). One "smoke: stack <name>: ..." line each.
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -231,6 +237,39 @@ log "applied Namespace, Node, Gateway, VirtualService, ServersTransport, Deploym
 wait_for "node Ready" 60 "${K[@]}" wait --for=condition=Ready node/kwok-node-0 --timeout=5s
 wait_for "Deployment Available" "$WAIT" "${K[@]}" -n smoke wait --for=condition=Available deployment/httpbin --timeout=5s
 log "pods: $("${K[@]}" -n smoke get pods -o jsonpath='{range .items[*]}{.metadata.name}={.status.phase}@{.spec.nodeName} {end}')"
+
+# The program's objects, stack by stack (SMOKE_STACKS_DIR): what the real API server, with the real
+# CRDs' schemas, accepts and refuses.
+apply_stack() { # dir
+  local dir="$1" name expect out count
+  name="$(basename "$dir")"
+  expect="$(tr -d '[:space:]' <"$dir/expect")"
+  if [ -s "$dir/cluster.yaml" ]; then
+    "${K[@]}" apply --server-side -f "$dir/cluster.yaml" >>"$TMP/logs/apply-stacks.log" 2>&1 ||
+      die "stack $name: the cluster's own objects were refused"
+  fi
+  count="$("${K[@]}" create --dry-run=client -f "$dir/objects.yaml" -o name 2>/dev/null | wc -l | tr -d ' ')"
+  if out="$("${K[@]}" apply --server-side --field-manager=smoke -f "$dir/objects.yaml" 2>&1)"; then
+    [ "$expect" = "accepted" ] || die "stack $name: the API server accepted objects it should refuse"
+    local back
+    back="$("${K[@]}" get -f "$dir/objects.yaml" -o name 2>/dev/null | wc -l | tr -d ' ')"
+    [ "$back" = "$count" ] || die "stack $name: applied $count objects but read back $back"
+    "${K[@]}" delete -f "$dir/objects.yaml" --wait=true --timeout=90s >>"$TMP/logs/apply-stacks.log" 2>&1 ||
+      die "stack $name: its objects were not deleted within 90s"
+    log "stack $name: accepted $count objects, read back $back, deleted"
+  else
+    [ "$expect" = "refused" ] || die "stack $name: refused: $(printf '%s' "$out" | head -n 3 | tr '\n' ' ')"
+    "${K[@]}" delete -f "$dir/objects.yaml" --ignore-not-found --wait=true --timeout=90s >>"$TMP/logs/apply-stacks.log" 2>&1 || true
+    log "stack $name: refused as expected: $(printf '%s' "$out" | grep -m1 -i 'invalid\|error' | cut -c1-300)"
+  fi
+}
+if [ -n "${SMOKE_STACKS_DIR:-}" ]; then
+  [ -d "$SMOKE_STACKS_DIR" ] || die "SMOKE_STACKS_DIR $SMOKE_STACKS_DIR is not a folder"
+  for stack in "$SMOKE_STACKS_DIR"/*/; do
+    [ -f "$stack/objects.yaml" ] || continue
+    apply_stack "${stack%/}"
+  done
+fi
 
 # Deletion goes through the garbage collector and the namespace controller.
 "${K[@]}" -n smoke delete deployment httpbin --cascade=foreground --wait=false >/dev/null
