@@ -10,7 +10,7 @@ sample's ``httpbin`` can never be), all bound to the one Gateway.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -104,25 +104,37 @@ class MeshGateway(pulumi.ComponentResource):
                     app_namespace=args["app_namespace"],
                 )
             )
-            self.virtual_service = k8s.apiextensions.CustomResource(
-                f"{name}-virtualservice",
-                api_version=args["istio_api_version"],
-                kind="VirtualService",
-                metadata={"name": specs.VIRTUAL_SERVICE_NAME, "namespace": ns, "labels": specs.labels("httpbin")},
-                spec=vs_spec,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.gateway]),
+            self.virtual_service = self._virtual_service(
+                f"{name}-virtualservice", args, specs.VIRTUAL_SERVICE_NAME, "httpbin", vs_spec, [self.gateway]
             )
-            self.virtual_services.append(self.virtual_service)
         for app in args["apps"] or ():
-            waits = [self.gateway, args["app_namespaces"][app.namespace]]
-            self.virtual_services.append(
-                k8s.apiextensions.CustomResource(
-                    f"{name}-virtualservice-{app.name}",
-                    api_version=args["istio_api_version"],
-                    kind="VirtualService",
-                    metadata={"name": specs.app_virtual_service_name(app), "namespace": ns, "labels": specs.labels(app.name)},
-                    spec=specs.app_virtual_service_spec(app, host=app.fqdn(args["alb_domain"]), gateway_ref=gateway_ref),
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=waits),
-                )
+            self._virtual_service(
+                f"{name}-virtualservice-{app.name}",
+                args,
+                specs.app_virtual_service_name(app),
+                app.name,
+                specs.app_virtual_service_spec(app, host=app.fqdn(args["alb_domain"]), gateway_ref=gateway_ref),
+                [self.gateway, args["app_namespaces"][app.namespace]],
             )
         self.register_outputs({})
+
+    def _virtual_service(
+        self,
+        resource_name: str,
+        args: MeshGatewayArgs,
+        name: str,
+        app: str,
+        spec: Any,
+        depends_on: list[pulumi.Resource],
+    ) -> k8s.apiextensions.CustomResource:
+        """One VirtualService beside the Gateway, in its namespace, after what it routes through."""
+        virtual_service = k8s.apiextensions.CustomResource(
+            resource_name,
+            api_version=args["istio_api_version"],
+            kind="VirtualService",
+            metadata={"name": name, "namespace": args["namespace"], "labels": specs.labels(app)},
+            spec=spec,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+        )
+        self.virtual_services.append(virtual_service)
+        return virtual_service

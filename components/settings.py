@@ -192,11 +192,6 @@ class Settings:
         """Whether the program registers an nlb-dns subdomain (no existing one configured)."""
         return self.gateway_cert_source == "nlb-dns" and self.gateway_domain is None
 
-    @property
-    def created_app_namespaces(self) -> tuple[str, ...]:
-        """The namespaces of ``apps`` the program creates and deletes (``createNamespace: true``)."""
-        return tuple(dict.fromkeys(app.namespace for app in self.apps or () if app.create_namespace))
-
 
 def _decode(key: str, raw: Any) -> Any:
     """Config from the CLI arrives as strings (objects and lists JSON-encoded); YAML gives natives."""
