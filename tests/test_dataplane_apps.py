@@ -42,9 +42,7 @@ from tests.support.dataplane import (
     apps_cluster,
     fetch,
     render_apps,
-)
-from tests.support.dataplane import (
-    require_tools as _require_tools,
+    require_flavor_tools,
 )
 from tools import dataplane, mock_program, verify
 from tools import dataplane_conf as conf
@@ -63,7 +61,7 @@ ROUTED = [(app, path) for app in APPS for path in app["paths"]] + [
 
 @pytest.fixture(scope="module", params=FLAVORS)
 def flavor(request: pytest.FixtureRequest) -> str:
-    _require_tools(*(("traefik", "envoy") if request.param == "traefik" else ("nginx", "envoy")))
+    require_flavor_tools(str(request.param))
     return str(request.param)
 
 

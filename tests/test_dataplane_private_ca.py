@@ -30,8 +30,7 @@ from cryptography.hazmat.primitives import serialization
 from components import specs
 from tests.support import pki
 from tests.support.cluster import CLUSTER, standin
-from tests.support.dataplane import ALB_HOST, MATERIAL, alb_identity, fetch, render_ok
-from tests.support.dataplane import require_tools as _require_tools
+from tests.support.dataplane import ALB_HOST, MATERIAL, alb_identity, fetch, render_ok, require_flavor_tools
 from tools import dataplane, mock_program
 from tools import x509 as tx
 
@@ -44,7 +43,7 @@ CONFIG: dict[str, Any] = {"cluster": CLUSTER, "gatewayCertSource": "private-ca",
 
 @pytest.fixture(scope="module", params=FLAVORS)
 def flavor(request: pytest.FixtureRequest) -> str:
-    _require_tools(*(("traefik", "envoy") if request.param == "traefik" else ("nginx", "envoy")))
+    require_flavor_tools(str(request.param))
     return str(request.param)
 
 

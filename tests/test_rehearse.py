@@ -27,7 +27,7 @@ import pytest
 
 from tests.support import documented
 from tests.support.cluster import ROOT
-from tests.support.dataplane import APPS, app_destination
+from tests.support.dataplane import APPS, app_destination, require_flavor_tools
 from tests.support.dataplane import require_tools as _require_tools
 from tools import dataplane, rehearse, signals
 from tools import dataplane_conf as conf
@@ -57,7 +57,7 @@ def all_ok(lines: list[str]) -> bool:
     ("traefik", "TLS VersionTLS12-VersionTLS13"),
 ])
 def test_rehearsal_passes_the_recipe_checks(flavor: str, alb_line: str) -> None:
-    _require_tools(*(("traefik", "envoy") if flavor == "traefik" else ("nginx", "envoy")))
+    require_flavor_tools(flavor)
     status, lines = run({"albFlavor": flavor, "routes": ["/status", "/headers"]})
     assert status == 0, "\n".join(lines)
     assert all_ok(lines), "\n".join(lines)
@@ -157,7 +157,7 @@ def _app_lines(lines: list[str]) -> list[str]:
 
 @pytest.mark.parametrize("flavor", ["nginx", "traefik"])
 def test_a_stack_with_apps_requests_one_path_per_app(flavor: str) -> None:
-    _require_tools(*(("traefik", "envoy") if flavor == "traefik" else ("nginx", "envoy")))
+    require_flavor_tools(flavor)
     status, lines = run({"apps": APPS, "albFlavor": flavor})
     assert status == 0, "\n".join(lines)
     results = checks(lines)
@@ -202,7 +202,7 @@ def test_an_app_check_fails_when_the_request_reaches_another_app(monkeypatch: py
 
 @pytest.mark.parametrize("flavor", ["nginx", "ibm-legacy", "traefik"])
 def test_a_private_ca_gateway_is_rehearsed(flavor: str) -> None:
-    _require_tools(*(("traefik", "envoy") if flavor == "traefik" else ("nginx", "envoy")))
+    require_flavor_tools(flavor)
     status, lines = run({"gatewayCertSource": "private-ca", "albFlavor": flavor, "routes": ["/status"]})
     assert status == 0, "\n".join(lines)
     assert all_ok(lines), "\n".join(lines)

@@ -33,6 +33,12 @@ def require_tools(*tools: str) -> None:
         pytest.skip(str(exc))
 
 
+def require_flavor_tools(flavor: str) -> None:
+    """:func:`require_tools` for one ALB flavour's data plane: Traefik or nginx (nginx and
+    ibm-legacy), and Envoy as the gateway."""
+    require_tools("traefik" if flavor == "traefik" else "nginx", "envoy")
+
+
 # --- the PKI the cluster would hold, and the program's rendering ----------------------------------
 LE = pki.letsencrypt_like()
 ALB_CERT = pki.alb_leaf(LE)  # what IKS puts in the ALB secret (serverAuth only, 2026)
